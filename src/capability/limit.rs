@@ -1,0 +1,129 @@
+//! `limit:set:<name>=<value>`: memory and tmpfs in bytes (B, KiB, MiB, GiB),
+//! pids and nofile as counts, cpu in millicores (`500m`) or cores (`2`).
+
+use super::Parts;
+use crate::diag::{Code, Diagnostic};
+use std::fmt;
+
+/// A resource limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Limit {
+    /// Memory in bytes.
+    Memory(u64),
+    /// Max processes/threads.
+    Pids(u64),
+    /// CPU in millicores.
+    Cpu(u64),
+    /// Max open files.
+    Nofile(u64),
+    /// Size of the /tmp tmpfs in bytes.
+    Tmpfs(u64),
+}
+
+impl Limit {
+    /// The limit's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Memory(_) => "memory",
+            Limit::Pids(_) => "pids",
+            Limit::Cpu(_) => "cpu",
+            Limit::Nofile(_) => "nofile",
+            Limit::Tmpfs(_) => "tmpfs",
+        }
+    }
+    /// The value in the limit's unit.
+    pub fn value(self) -> u64 {
+        match self {
+            Limit::Memory(v) | Limit::Pids(v) | Limit::Cpu(v) | Limit::Nofile(v) | Limit::Tmpfs(v) => v,
+        }
+    }
+    /// The value as written canonically.
+    pub fn value_str(self) -> String {
+        match self {
+            Limit::Memory(b) | Limit::Tmpfs(b) => bytes(b),
+            Limit::Cpu(m) if m % 1000 == 0 => format!("{}", m / 1000),
+            Limit::Cpu(m) => format!("{m}m"),
+            Limit::Pids(n) | Limit::Nofile(n) => n.to_string(),
+        }
+    }
+}
+
+/// Canonical byte size: the largest binary unit that divides it.
+pub fn bytes(b: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if b % size == 0 {
+            return format!("{}{unit}", b / size);
+        }
+    }
+    format!("{b}B")
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "limit:set:{}={}", self.name(), self.value_str())
+    }
+}
+
+fn number(s: &str) -> Option<u64> {
+    let ok = !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
+    ok.then(|| s.parse().ok()).flatten().filter(|n| *n > 0)
+}
+
+fn parse_bytes(s: &str) -> Option<u64> {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)] {
+        if let Some(n) = s.strip_suffix(unit) {
+            return number(n)?.checked_mul(size).filter(|b| *b <= 1 << 50);
+        }
+    }
+    None
+}
+
+pub(super) fn parse(p: &Parts<'_>) -> Result<Limit, Diagnostic> {
+    p.actions(&["set"])?;
+    p.refinement_keys(&[])?;
+    let Some((name, value)) = p.scope.split_once('=') else {
+        return Err(Diagnostic::error(Code::BadLimit, "a limit is written name=value")
+            .at(p.span_scope())
+            .hint("limits: memory=512MiB, pids=256, cpu=500m, nofile=1024, tmpfs=64MiB"));
+    };
+    let bad = |hint: &str| {
+        Diagnostic::error(Code::BadLimit, format!("`{}` is not a valid {name} limit", crate::json::printable(value)))
+            .at(p.span_in_scope(name.len() + 1, p.scope.len()))
+            .hint(hint.to_string())
+    };
+    let limit = match name {
+        "memory" => Limit::Memory(parse_bytes(value).filter(|b| *b >= 1 << 20).ok_or_else(|| bad("write a size of at least 1MiB with a unit: 512MiB, 2GiB"))?),
+        "tmpfs" => Limit::Tmpfs(parse_bytes(value).ok_or_else(|| bad("write a size with a unit: 64MiB"))?),
+        "pids" => Limit::Pids(number(value).filter(|n| *n <= 4_194_304).ok_or_else(|| bad("write a positive count: 256"))?),
+        "nofile" => Limit::Nofile(number(value).filter(|n| *n <= 1 << 20).ok_or_else(|| bad("write a positive count: 1024"))?),
+        "cpu" => {
+            let m = match value.strip_suffix('m') {
+                Some(n) => number(n),
+                None => number(value).and_then(|c| c.checked_mul(1000)),
+            };
+            Limit::Cpu(m.filter(|m| *m <= 1_024_000).ok_or_else(|| bad("write millicores (500m) or whole cores (2)"))?)
+        }
+        other => {
+            return Err(Diagnostic::error(Code::BadLimit, format!("unknown limit `{}`", crate::json::printable(other)))
+                .at(p.span_in_scope(0, name.len().max(1)))
+                .hint("limits: memory, pids, cpu, nofile, tmpfs"))
+        }
+    };
+    Ok(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::parse_str;
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_str("limit:set:cpu=1500m").unwrap().to_string(), "limit:set:cpu=1500m");
+        assert_eq!(parse_str("limit:set:cpu=2").unwrap().to_string(), "limit:set:cpu=2");
+        assert_eq!(parse_str("limit:set:tmpfs=1536KiB").unwrap().to_string(), "limit:set:tmpfs=1536KiB");
+        for bad in ["memory=512", "memory=0MiB", "memory=1KiB", "pids=-1", "pids=0", "cpu=0.5", "nofile=1e3", "swap=1", "memory=99999999999GiB"] {
+            assert_eq!(parse_str(&format!("limit:set:{bad}")).unwrap_err().code, Code::BadLimit, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The driver: one line per stage. No I/O, no environment, no global state.
+
+use crate::artifact::{files_json, Artifact};
+use crate::capability::{self, Src};
+use crate::diag::{Code, Diagnostic, Diagnostics, Severity};
+use crate::json::Json;
+use crate::key::{self, CapRecord, ManifestRecord};
+use crate::manifest::{self, params, CapEntry, Manifest};
+use crate::policy::{self, Parsed, Policy};
+use crate::target::{self, Target};
+use crate::VERSION;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What to compile for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Targets; empty means every default target.
+    pub targets: BTreeSet<Target>,
+    /// Param values (`--param NAME=VALUE`).
+    pub params: BTreeMap<String, String>,
+    /// Any grant a target cannot enforce is an error.
+    pub strict: bool,
+    /// Lints are errors.
+    pub deny_warnings: bool,
+}
+
+impl Options {
+    /// The targets this run compiles.
+    pub fn effective_targets(&self) -> BTreeSet<Target> {
+        if self.targets.is_empty() {
+            Target::ALL.into_iter().collect()
+        } else {
+            self.targets.clone()
+        }
+    }
+}
+
+/// A successful compile.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The 64-hex content key.
+    pub key: String,
+    /// Every file, `index.json` last.
+    pub artifacts: Vec<Artifact>,
+    /// Lints (warnings) found.
+    pub warnings: Diagnostics,
+    /// The normalized policy.
+    pub policy: Policy,
+}
+
+impl Compiled {
+    /// The artifact at `path`, if any.
+    pub fn artifact(&self, path: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.path == path)
+    }
+}
+
+/// The front half: parse, substitute, parse grants, normalize. Shared by
+/// [`compile`] and [`key`].
+struct Front {
+    policy: Policy,
+    warnings: Diagnostics,
+    manifest_json: Json,
+}
+
+fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
+    let m = manifest::parse(source)?;
+    let mut diags = Diagnostics::default();
+    params::check_values(&m, &opts.params, &mut diags);
+    let mut used = BTreeSet::new();
+
+    let command = m.command.as_ref().map(|cmd| {
+        cmd.iter()
+            .map(|t| params::substitute(t, params::Place::Anywhere, &m.params, &opts.params, &mut used, &mut diags))
+            .collect::<Option<Vec<String>>>()
+    });
+    let command = match command {
+        Some(Some(c)) => Some(c),
+        Some(None) => None,
+        None => None,
+    };
+
+    let mut grants = Vec::new();
+    let mut server_caps = BTreeSet::new();
+    let mut tool_caps: BTreeMap<String, BTreeSet<CapRecord>> = BTreeMap::new();
+    let mut parse_list = |list: &[CapEntry], tool: Option<&str>, diags: &mut Diagnostics, used: &mut BTreeSet<String>| {
+        let mut records = BTreeSet::new();
+        for entry in list {
+            let t = &entry.cap;
+            let Some(text) = params::substitute(t, params::Place::CapabilityScope, &m.params, &opts.params, used, diags) else {
+                continue;
+            };
+            let substituted = text != t.text;
+            let span_of = |a: usize, b: usize| if substituted { t.span } else { t.sub_span(a, b) };
+            match capability::parse(&Src { text: &text, span_of: &span_of }, m.grammar) {
+                Ok(cap) => {
+                    records.insert(CapRecord { cap: cap.to_string(), why: entry.why.clone() });
+                    grants.push((cap, entry.why.clone(), tool.map(str::to_string), t.span));
+                }
+                Err(mut d) => {
+                    if substituted {
+                        d.message = format!("{} (in `{}` after params)", d.message, crate::json::printable(&text));
+                    }
+                    diags.push(d)
+                }
+            }
+        }
+        records
+    };
+    server_caps.extend(parse_list(&m.capabilities, None, &mut diags, &mut used));
+    for tool in &m.tools {
+        let recs = parse_list(&tool.capabilities, Some(&tool.name.text), &mut diags, &mut used);
+        tool_caps.insert(tool.name.text.clone(), recs);
+    }
+    for (name, decl) in &m.params {
+        if !used.contains(name) && opts.params.contains_key(name) {
+            diags.push(
+                Diagnostic::warning(Code::UnusedParam, format!("param `{name}` is declared but never used"))
+                    .at(decl.span)
+                    .hint("remove it, or use ${NAME} in `command` or a capability scope"),
+            );
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+
+    let manifest_json = key::normalized_manifest(&ManifestRecord {
+        grammar: m.grammar,
+        name: &m.name.text,
+        version: &m.version.text,
+        profile: m.profile,
+        image: m.image.as_ref().map(|t| t.text.as_str()),
+        command: command.as_deref(),
+        capabilities: server_caps,
+        tools: tool_caps,
+    });
+    let parsed = parsed(&m, command, opts, grants);
+    let (policy, lints) = match policy::normalize(parsed) {
+        Ok(x) => x,
+        Err(mut errs) => {
+            errs.0.extend(diags.0);
+            return Err(errs.sorted());
+        }
+    };
+    diags.0.extend(lints.0);
+    if opts.deny_warnings && !diags.is_empty() {
+        for d in &mut diags.0 {
+            d.severity = Severity::Error;
+            d.hints.push("this is a warning, made an error by --deny-warnings".into());
+        }
+        return Err(diags.sorted());
+    }
+    Ok(Front { policy, warnings: diags.sorted(), manifest_json })
+}
+
+type GrantList = Vec<(capability::Capability, Option<String>, Option<String>, crate::diag::Span)>;
+
+fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: GrantList) -> Parsed {
+    Parsed {
+        name: m.name.text.clone(),
+        version: m.version.text.clone(),
+        grammar: m.grammar,
+        profile: m.profile,
+        image: m.image.as_ref().map(|t| t.text.clone()),
+        command,
+        params: opts.params.clone(),
+        grants,
+    }
+}
+
+fn key_of(f: &Front, opts: &Options) -> String {
+    let targets = opts.effective_targets();
+    key::digest(&key::preimage(f.policy.grammar, &targets, opts.strict, opts.deny_warnings, &opts.params, &f.manifest_json))
+}
+
+/// The content key of a manifest under `opts`, without lowering.
+pub fn key(source: &[u8], opts: &Options) -> Result<String, Diagnostics> {
+    let f = front(source, opts)?;
+    Ok(key_of(&f, opts))
+}
+
+/// Compile a manifest into artifacts (bytes). Returns every diagnostic of
+/// the manifest on failure.
+pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
+    let f = front(source, opts)?;
+    let key = key_of(&f, opts);
+    let targets = opts.effective_targets();
+
+    let mut artifacts = vec![Artifact::json("policy.json", &policy::to_json(&f.policy))];
+    let mut errors = Diagnostics::default();
+    for t in &targets {
+        match target::lower(*t, &f.policy) {
+            Ok(lowered) => {
+                if opts.strict {
+                    for gap in &lowered.envelope.unenforced {
+                        let span = f.policy.grants.get(&gap.grant).map(|g| g.span);
+                        errors.push(
+                            Diagnostic::error(Code::Unenforced, format!("{}: `{}` is not enforced: {}", t.as_str(), gap.grant, gap.reason))
+                                .at_opt(span)
+                                .hint("drop the grant, pick a target that enforces it, or compile without --strict"),
+                        );
+                    }
+                }
+                artifacts.extend(lowered.artifacts);
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.has_errors() {
+        errors.0.extend(f.warnings.0);
+        return Err(errors.sorted());
+    }
+    artifacts.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    let index = index_json(&f, &key, opts, &artifacts);
+    artifacts.push(Artifact::json("index.json", &index));
+    Ok(Compiled { key, artifacts, warnings: f.warnings, policy: f.policy })
+}
+
+fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> Json {
+    let mut o = BTreeMap::new();
+    o.insert("format".to_string(), Json::str("capgate.index/1"));
+    o.insert("capgate".to_string(), Json::str(VERSION));
+    o.insert("grammar".to_string(), Json::str(f.policy.grammar.as_str()));
+    o.insert("key".to_string(), Json::str(key));
+    let mut m = BTreeMap::new();
+    m.insert("name".to_string(), Json::str(&f.policy.name));
+    m.insert("version".to_string(), Json::str(&f.policy.version));
+    m.insert("sha256".to_string(), Json::str(key::digest(&f.manifest_json)));
+    o.insert("manifest".to_string(), Json::Object(m));
+    o.insert("params".to_string(), Json::Object(opts.params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()));
+    o.insert("targets".to_string(), Json::strs(opts.effective_targets().iter().map(|t| t.as_str())));
+    let mut op = BTreeMap::new();
+    op.insert("strict".to_string(), Json::Bool(opts.strict));
+    op.insert("deny_warnings".to_string(), Json::Bool(opts.deny_warnings));
+    o.insert("options".to_string(), Json::Object(op));
+    o.insert("files".to_string(), files_json(artifacts));
+    Json::Object(o)
+}
+
+/// Every file path a compile for `targets` writes (for Bazel and `verify`).
+pub fn output_files(targets: &BTreeSet<Target>) -> Vec<&'static str> {
+    let mut files = vec!["index.json", "policy.json"];
+    for t in targets {
+        files.extend(t.files());
+    }
+    files.sort();
+    files
+}
+
+/// Severity helper for callers.
+pub fn is_fatal(d: &Diagnostics) -> bool {
+    d.iter().any(|x| x.severity == Severity::Error)
+}

@@ -1,0 +1,113 @@
+//! The content key: sha256 over the RFC 8785 (JCS) bytes of
+//! `{capgate, grammar, targets, options, params, manifest}`, where
+//! `manifest` is the normalized manifest ([`normalized_manifest`]).
+//! Whitespace, key order, tool order, duplicate grants, descriptions and
+//! `inputSchema` never change it; any change of a grant, a param, a target,
+//! an option or the capgate version does.
+
+use crate::artifact::sha256_hex;
+use crate::json::Json;
+use crate::manifest::{Grammar, Profile};
+use crate::target::Target;
+use crate::VERSION;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A capability in the normalized manifest.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CapRecord {
+    /// Canonical string.
+    pub cap: String,
+    /// Author's reason.
+    pub why: Option<String>,
+}
+
+/// What the normalized manifest is built from.
+pub struct ManifestRecord<'a> {
+    /// Grammar.
+    pub grammar: Grammar,
+    /// Name.
+    pub name: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// Profile.
+    pub profile: Profile,
+    /// Image.
+    pub image: Option<&'a str>,
+    /// Command after substitution.
+    pub command: Option<&'a [String]>,
+    /// Server-level capabilities.
+    pub capabilities: BTreeSet<CapRecord>,
+    /// Tools by name.
+    pub tools: BTreeMap<String, BTreeSet<CapRecord>>,
+}
+
+fn caps_json(caps: &BTreeSet<CapRecord>) -> Json {
+    Json::Array(
+        caps.iter()
+            .map(|c| {
+                let mut o = BTreeMap::new();
+                o.insert("cap".to_string(), Json::str(&c.cap));
+                if let Some(w) = &c.why {
+                    o.insert("why".to_string(), Json::str(w));
+                }
+                Json::Object(o)
+            })
+            .collect(),
+    )
+}
+
+/// The normalized manifest N: defaults filled in, tools sorted by name,
+/// capabilities canonical, sorted and deduplicated; `$schema`, `x-*`, tool
+/// descriptions and schemas dropped.
+pub fn normalized_manifest(m: &ManifestRecord) -> Json {
+    let mut o = BTreeMap::new();
+    o.insert("grammar".to_string(), Json::str(m.grammar.as_str()));
+    o.insert("name".to_string(), Json::str(m.name));
+    o.insert("version".to_string(), Json::str(m.version));
+    o.insert("profile".to_string(), Json::str(m.profile.as_str()));
+    o.insert("image".to_string(), m.image.map(Json::str).unwrap_or(Json::Null));
+    o.insert("command".to_string(), m.command.map(Json::strs).unwrap_or(Json::Null));
+    o.insert("capabilities".to_string(), caps_json(&m.capabilities));
+    o.insert(
+        "tools".to_string(),
+        Json::Array(
+            m.tools
+                .iter()
+                .map(|(name, caps)| {
+                    let mut t = BTreeMap::new();
+                    t.insert("name".to_string(), Json::str(name));
+                    t.insert("capabilities".to_string(), caps_json(caps));
+                    Json::Object(t)
+                })
+                .collect(),
+        ),
+    );
+    Json::Object(o)
+}
+
+/// The key preimage (a JSON object; hash its JCS form).
+pub fn preimage(
+    grammar: Grammar,
+    targets: &BTreeSet<Target>,
+    strict: bool,
+    deny_warnings: bool,
+    params: &BTreeMap<String, String>,
+    manifest: &Json,
+) -> Json {
+    let mut o = BTreeMap::new();
+    o.insert("capgate".to_string(), Json::str(VERSION));
+    o.insert("grammar".to_string(), Json::str(grammar.as_str()));
+    o.insert("targets".to_string(), Json::strs(targets.iter().map(|t| t.as_str())));
+    let mut opts = BTreeMap::new();
+    opts.insert("strict".to_string(), Json::Bool(strict));
+    opts.insert("deny_warnings".to_string(), Json::Bool(deny_warnings));
+    o.insert("options".to_string(), Json::Object(opts));
+    o.insert("params".to_string(), Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()));
+    o.insert("manifest".to_string(), manifest.clone());
+    Json::Object(o)
+}
+
+/// sha256 hex of the JCS form of a value.
+pub fn digest(v: &Json) -> String {
+    sha256_hex(v.to_compact().as_bytes())
+}

@@ -1,0 +1,79 @@
+//! Lints: grants that compile but deserve a reviewer's eye. They are
+//! warnings; `--deny-warnings` turns them into errors.
+
+use super::Policy;
+use crate::capability::{path, Capability, EnvAction, Host, IpcEndpoint, NetAction};
+use crate::diag::{Code, Diagnostic, Diagnostics};
+
+/// Words that mark a variable as a secret.
+const SECRET_WORDS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL", "_PAT", "ACCESS_KEY", "AUTH"];
+
+/// Directories that hold installed software.
+const PACKAGE_DIRS: &[&str] = &["/usr", "/opt", "/nix/store", "/bin", "/sbin", "/lib", "/lib64"];
+const PACKAGE_COMPONENTS: &[&str] = &["node_modules", "site-packages", "dist-packages", ".venv", "venv"];
+
+pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
+    for g in p.grants.values() {
+        match &g.cap {
+            Capability::Net(n) if n.host == Host::Any && n.actions.contains(&NetAction::Connect) => diags.push(
+                Diagnostic::warning(Code::BroadHost, format!("`{}` allows egress to any public host", g.canonical))
+                    .at(g.span)
+                    .hint("name the hosts the server talks to; `*` lets a prompt-injected server exfiltrate anywhere"),
+            ),
+            Capability::Env(e) if e.action == EnvAction::Read && looks_secret(&e.name) => diags.push(
+                Diagnostic::warning(Code::SecretAsRead, format!("`{}` looks like a secret but is passed with `read`", e.name))
+                    .at(g.span)
+                    .hint(format!("use env:inject:{} so launchers treat the value as a secret", e.name)),
+            ),
+            Capability::Fs(f) if f.writable() => {
+                let comps = path::components(&f.path);
+                let pkg = PACKAGE_DIRS.iter().any(|d| path::is_under(&f.path, d))
+                    || comps.iter().any(|c| PACKAGE_COMPONENTS.contains(c));
+                if pkg {
+                    diags.push(
+                        Diagnostic::warning(Code::WritablePackageDir, format!("`{}` makes installed software writable", g.canonical))
+                            .at(g.span)
+                            .hint("a server that can rewrite its own code keeps an attacker's changes; map state to a separate data dir"),
+                    );
+                }
+                if f.path == "/tmp" || f.path == "/var/tmp" {
+                    diags.push(
+                        Diagnostic::warning(Code::HostTmp, format!("`{}` shares the host's {}", g.canonical, f.path))
+                            .at(g.span)
+                            .hint(format!("the host {} holds other programs' sockets (X11, agents); grant {}/<server-name>/** instead", f.path, f.path)),
+                    );
+                }
+            }
+            Capability::Fs(f) if f.path == "/tmp" || f.path == "/var/tmp" => diags.push(
+                Diagnostic::warning(Code::HostTmp, format!("`{}` shares the host's {}", g.canonical, f.path))
+                    .at(g.span)
+                    .hint(format!("grant {}/<server-name>/** instead", f.path)),
+            ),
+            Capability::Ipc(i) if !matches!(i.endpoint, IpcEndpoint::Unix(_)) => diags.push(
+                Diagnostic::warning(Code::DangerousIpc, format!("`{}` lets the server talk to the desktop session", g.canonical))
+                    .at(g.span)
+                    .hint("display and bus sockets allow keystroke injection and screen capture; grant them only to trusted servers"),
+            ),
+            Capability::Exec(e) if e.nested_sandbox => diags.push(
+                Diagnostic::warning(Code::NestedSandbox, format!("`{}` lets the program create user namespaces", g.canonical))
+                    .at(g.span)
+                    .hint("nested sandboxing exposes more of the kernel; prefer running the browser with its own sandbox off inside capgate's"),
+            ),
+            _ => {}
+        }
+        if let Capability::Fs(f) = &g.cap {
+            if !f.path.is_ascii() {
+                diags.push(
+                    Diagnostic::warning(Code::NonAsciiPath, format!("path `{}` has non-ASCII characters", f.path))
+                        .at(g.span)
+                        .hint("check for look-alike letters from other scripts; the bind must match the host path byte for byte"),
+                );
+            }
+        }
+    }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let up = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| up.contains(w)) || up.ends_with("_KEY")
+}

@@ -1,0 +1,507 @@
+//! Stage 3: parsed grants → one normalized [`Policy`].
+//!
+//! Deterministic (BTreeMap/BTreeSet, byte order), deduplicated, merged from
+//! server- and tool-level grants with a per-tool view kept for reviewers.
+//! Filesystem grants become binds in parent-then-child order; a bind that
+//! adds nothing over its nearest ancestor is recorded as covered, never
+//! merged upward (a child's write never widens its parent). Every widening a
+//! bind mount forces is recorded. Lints ([`lint`]) run here.
+
+mod lint;
+
+use crate::capability::{
+    path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcGrant, Limit,
+    NetGrant,
+};
+use crate::diag::{Code, Diagnostic, Diagnostics, Span};
+use crate::json::Json;
+use crate::manifest::{Grammar, Profile};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One grant as declared, after parsing, with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The parsed capability.
+    pub cap: Capability,
+    /// Its canonical string.
+    pub canonical: String,
+    /// The authors' reasons (from every place it was declared).
+    pub why: BTreeSet<String>,
+    /// Tools that declare it (empty when only server-level).
+    pub tools: BTreeSet<String>,
+    /// Declared at server level.
+    pub server: bool,
+    /// First place it was declared.
+    pub span: Span,
+}
+
+/// Read-only or read-write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// Read-only bind.
+    Ro,
+    /// Read-write bind.
+    Rw,
+}
+
+impl Mode {
+    /// `ro` / `rw`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Ro => "ro",
+            Mode::Rw => "rw",
+        }
+    }
+}
+
+/// A host path bound into the sandbox at the same path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    /// Absolute path (source and destination).
+    pub path: String,
+    /// Mode.
+    pub mode: Mode,
+    /// All contributing grants are `?optional=true`.
+    pub optional: bool,
+    /// Canonical strings of the grants that produced it.
+    pub grants: Vec<String>,
+    /// When set, the bind adds nothing over this ancestor and is not emitted.
+    pub covered_by: Option<String>,
+}
+
+/// A grant a target had to widen, with why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Widening {
+    /// Canonical grant.
+    pub grant: String,
+    /// What was granted instead.
+    pub reason: String,
+}
+
+/// How an env variable reaches the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvEntry {
+    /// read, inject or set.
+    pub action: EnvAction,
+    /// Value for set.
+    pub value: Option<String>,
+}
+
+/// The normalized policy: what every target lowers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Server name.
+    pub name: String,
+    /// Server version.
+    pub version: String,
+    /// Grammar of the manifest.
+    pub grammar: Grammar,
+    /// Base view.
+    pub profile: Profile,
+    /// Container image.
+    pub image: Option<String>,
+    /// Command after substitution.
+    pub command: Option<Vec<String>>,
+    /// Param values.
+    pub params: BTreeMap<String, String>,
+    /// Every distinct grant, by canonical string.
+    pub grants: BTreeMap<String, Grant>,
+    /// Binds, parent-then-child (covered ones included, flagged).
+    pub binds: Vec<Bind>,
+    /// Network grants by canonical string.
+    pub net: BTreeMap<String, NetGrant>,
+    /// Environment by variable name.
+    pub env: BTreeMap<String, EnvEntry>,
+    /// Programs.
+    pub exec: BTreeSet<ExecGrant>,
+    /// IPC endpoints.
+    pub ipc: BTreeSet<IpcGrant>,
+    /// Clock sources.
+    pub clock: BTreeSet<ClockSource>,
+    /// Limits by name.
+    pub limits: BTreeMap<&'static str, Limit>,
+    /// Assertions.
+    pub assertions: BTreeSet<Assertion>,
+    /// Widenings forced by bind mounts (target-independent).
+    pub widened: Vec<Widening>,
+}
+
+impl Policy {
+    /// True if the server may make outbound connections.
+    pub fn has_egress(&self) -> bool {
+        self.net.values().any(|g| g.actions.contains(&crate::capability::NetAction::Connect))
+    }
+
+    /// Some exec grant asks for nested sandboxing.
+    pub fn nested_sandbox(&self) -> bool {
+        self.exec.iter().any(|e| e.nested_sandbox)
+    }
+
+    /// The binds a target emits (not covered).
+    pub fn effective_binds(&self) -> impl Iterator<Item = &Bind> {
+        self.binds.iter().filter(|b| b.covered_by.is_none())
+    }
+
+    /// The `why` texts of a grant, joined.
+    pub fn why(&self, canonical: &str) -> Option<String> {
+        let g = self.grants.get(canonical)?;
+        (!g.why.is_empty()).then(|| g.why.iter().cloned().collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// The profile's read-only baseline paths.
+pub fn baseline_paths(profile: Profile) -> &'static [&'static str] {
+    match profile {
+        Profile::Debian => &["/usr"],
+        Profile::Nix => &["/nix/store"],
+        Profile::None => &[],
+    }
+}
+
+/// Input to normalization: the manifest's header and each parsed grant with
+/// its origin (tool name, or `None` for server level).
+pub struct Parsed {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Grammar.
+    pub grammar: Grammar,
+    /// Profile.
+    pub profile: Profile,
+    /// Image.
+    pub image: Option<String>,
+    /// Command.
+    pub command: Option<Vec<String>>,
+    /// Params.
+    pub params: BTreeMap<String, String>,
+    /// (capability, why, tool, span)
+    pub grants: Vec<(Capability, Option<String>, Option<String>, Span)>,
+}
+
+/// Normalize; returns the policy and its warnings, or errors.
+pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut grants: BTreeMap<String, Grant> = BTreeMap::new();
+    for (cap, why, tool, span) in p.grants {
+        let canonical = cap.to_string();
+        let g = grants.entry(canonical.clone()).or_insert_with(|| Grant {
+            cap,
+            canonical,
+            why: BTreeSet::new(),
+            tools: BTreeSet::new(),
+            server: false,
+            span,
+        });
+        if let Some(w) = why {
+            g.why.insert(w);
+        }
+        match tool {
+            Some(t) => {
+                g.tools.insert(t);
+            }
+            None => g.server = true,
+        }
+    }
+
+    let mut net = BTreeMap::new();
+    let mut env: BTreeMap<String, (EnvEntry, Span)> = BTreeMap::new();
+    let mut exec = BTreeSet::new();
+    let mut ipc = BTreeSet::new();
+    let mut clock = BTreeSet::new();
+    let mut limits: BTreeMap<&'static str, (Limit, Span)> = BTreeMap::new();
+    let mut assertions = BTreeSet::new();
+    let mut fs_by_path: BTreeMap<Vec<String>, Vec<&Grant>> = BTreeMap::new();
+    let mut widened = Vec::new();
+
+    for g in grants.values() {
+        match &g.cap {
+            Capability::Fs(f) => {
+                let key = path::components(&f.path).into_iter().map(str::to_string).collect();
+                fs_by_path.entry(key).or_default().push(g);
+                if f.glob == Glob::Children {
+                    widened.push(Widening {
+                        grant: g.canonical.clone(),
+                        reason: format!("`/*` (direct children) is bound as the whole directory {}", f.path),
+                    });
+                }
+                let acts = &f.actions;
+                if acts.iter().any(|a| a.needs_write()) && !acts.contains(&FsAction::Read) {
+                    widened.push(Widening {
+                        grant: g.canonical.clone(),
+                        reason: "a writable bind is also readable".into(),
+                    });
+                }
+                let rw: Vec<&str> = acts.iter().filter(|a| a.needs_write()).map(|a| a.as_str()).collect();
+                if !rw.is_empty() && rw != ["write", "create", "delete"] {
+                    widened.push(Widening {
+                        grant: g.canonical.clone(),
+                        reason: format!("{} is lowered to a read-write bind, which also allows {}", rw.join(","),
+                            ["write", "create", "delete"].iter().filter(|a| !rw.contains(a)).cloned().collect::<Vec<_>>().join(", ")),
+                    });
+                }
+            }
+            Capability::Net(n) => {
+                net.insert(g.canonical.clone(), n.clone());
+            }
+            Capability::Env(e) => merge_env(&mut env, e, g, &mut diags),
+            Capability::Exec(e) => {
+                exec.insert(e.clone());
+            }
+            Capability::Ipc(i) => {
+                ipc.insert(i.clone());
+            }
+            Capability::Clock(c) => {
+                clock.insert(*c);
+            }
+            Capability::Limit(l) => match limits.get(l.name()) {
+                Some((prev, prev_span)) if prev != l => {
+                    let (l1, c1) = (prev.value_str(), *prev_span);
+                    diags.push(
+                        Diagnostic::error(Code::ConflictingLimit, format!("limit `{}` is set to both {} and {}", l.name(), l1, l.value_str()))
+                            .at(g.span)
+                            .hint(format!("keep one value; the other is at byte {}", c1.start)),
+                    );
+                }
+                _ => {
+                    limits.insert(l.name(), (*l, g.span));
+                }
+            },
+            Capability::Assert(a) => {
+                assertions.insert(a.clone());
+            }
+        }
+    }
+
+    let binds = build_binds(p.profile, fs_by_path);
+    widened.sort();
+    widened.dedup();
+
+    let policy = Policy {
+        name: p.name,
+        version: p.version,
+        grammar: p.grammar,
+        profile: p.profile,
+        image: p.image,
+        command: p.command,
+        params: p.params,
+        grants,
+        binds,
+        net,
+        env: env.into_iter().map(|(k, (e, _))| (k, e)).collect(),
+        exec,
+        ipc,
+        clock,
+        limits: limits.into_iter().map(|(k, (l, _))| (k, l)).collect(),
+        assertions,
+        widened,
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    lint::run(&policy, &mut diags);
+    Ok((policy, diags))
+}
+
+fn merge_env(env: &mut BTreeMap<String, (EnvEntry, Span)>, e: &EnvGrant, g: &Grant, diags: &mut Diagnostics) {
+    let new = EnvEntry { action: e.action, value: e.value.clone() };
+    match env.get_mut(&e.name) {
+        None => {
+            env.insert(e.name.clone(), (new, g.span));
+        }
+        Some((old, _)) => match (old.action, e.action) {
+            (EnvAction::Set, EnvAction::Set) if old.value != e.value => diags.push(
+                Diagnostic::error(Code::ConflictingEnv, format!("`{}` is set to two different values", e.name))
+                    .at(g.span)
+                    .hint("keep one env:set for each variable"),
+            ),
+            (EnvAction::Set, EnvAction::Set) => {}
+            (EnvAction::Set, _) | (_, EnvAction::Set) => diags.push(
+                Diagnostic::error(Code::ConflictingEnv, format!("`{}` is both set to a value and passed from the launcher", e.name))
+                    .at(g.span)
+                    .hint("use either env:set or env:read/env:inject for a variable"),
+            ),
+            // inject dominates read: the value is handled as a secret.
+            _ => {
+                if e.action == EnvAction::Inject {
+                    old.action = EnvAction::Inject;
+                }
+            }
+        },
+    }
+}
+
+fn build_binds(profile: Profile, by_path: BTreeMap<Vec<String>, Vec<&Grant>>) -> Vec<Bind> {
+    // BTreeMap over component vectors is parent-then-child order.
+    let mut out: Vec<Bind> = Vec::new();
+    for (comps, grants) in by_path {
+        let path = format!("/{}", comps.join("/"));
+        let mut mode = Mode::Ro;
+        let mut optional = true;
+        for g in &grants {
+            if let Capability::Fs(f) = &g.cap {
+                if f.writable() {
+                    mode = Mode::Rw;
+                }
+                optional &= f.optional;
+            }
+        }
+        // Nearest enclosing mount: an emitted bind or a profile baseline path.
+        let depth = |p: &str| path::components(p).len();
+        let from_binds = out
+            .iter()
+            .filter(|b| b.covered_by.is_none() && b.path != path && path::is_under(&path, &b.path))
+            .map(|b| (depth(&b.path), b.path.clone(), b.mode, b.optional));
+        let from_baseline = baseline_paths(profile)
+            .iter()
+            .filter(|base| path::is_under(&path, base))
+            .map(|base| (depth(base), format!("profile:{base}"), Mode::Ro, false));
+        let ancestor = from_binds
+            .chain(from_baseline)
+            .max_by_key(|(d, ..)| *d)
+            .map(|(_, p, m, o)| (p, m, o));
+        let covered_by = match ancestor {
+            Some((a, m, a_opt)) if m == mode && (!a_opt || optional) => Some(a),
+            _ => None,
+        };
+        out.push(Bind {
+            path,
+            mode,
+            optional,
+            grants: grants.iter().map(|g| g.canonical.clone()).collect(),
+            covered_by,
+        });
+    }
+    out
+}
+
+/// `policy.json`: what a reviewer diffs.
+pub fn to_json(p: &Policy) -> Json {
+    let mut o = BTreeMap::new();
+    let s = |x: &str| Json::str(x);
+    o.insert("format".into(), s("capgate.policy/1"));
+    o.insert("name".into(), s(&p.name));
+    o.insert("version".into(), s(&p.version));
+    o.insert("grammar".into(), s(p.grammar.as_str()));
+    o.insert("profile".into(), s(p.profile.as_str()));
+    o.insert("baseline".into(), baseline_json(p.profile));
+    o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
+    o.insert("command".into(), p.command.as_ref().map(|c| Json::strs(c)).unwrap_or(Json::Null));
+    o.insert(
+        "params".into(),
+        Json::Object(p.params.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+    );
+    o.insert(
+        "grants".into(),
+        Json::Array(
+            p.grants
+                .values()
+                .map(|g| {
+                    let mut e = BTreeMap::new();
+                    e.insert("cap".into(), s(&g.canonical));
+                    e.insert("server".into(), Json::Bool(g.server));
+                    e.insert("tools".into(), Json::strs(&g.tools));
+                    e.insert("why".into(), Json::strs(&g.why));
+                    Json::Object(e)
+                })
+                .collect(),
+        ),
+    );
+    let mut tools: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for g in p.grants.values() {
+        for t in &g.tools {
+            tools.entry(t.clone()).or_default().push(g.canonical.clone());
+        }
+    }
+    o.insert(
+        "tools".into(),
+        Json::Object(tools.into_iter().map(|(k, v)| (k, Json::strs(v))).collect()),
+    );
+    o.insert(
+        "fs".into(),
+        Json::Array(
+            p.binds
+                .iter()
+                .map(|b| {
+                    let mut e = BTreeMap::new();
+                    e.insert("path".into(), s(&b.path));
+                    e.insert("mode".into(), s(b.mode.as_str()));
+                    e.insert("optional".into(), Json::Bool(b.optional));
+                    e.insert("grants".into(), Json::strs(&b.grants));
+                    e.insert("covered_by".into(), b.covered_by.as_ref().map(Json::str).unwrap_or(Json::Null));
+                    Json::Object(e)
+                })
+                .collect(),
+        ),
+    );
+    o.insert("net".into(), Json::strs(p.net.keys()));
+    o.insert(
+        "env".into(),
+        Json::Object(
+            p.env
+                .iter()
+                .map(|(k, e)| {
+                    let mut m = BTreeMap::new();
+                    m.insert("action".into(), s(e.action.as_str()));
+                    if let Some(v) = &e.value {
+                        m.insert("value".into(), s(v));
+                    }
+                    (k.clone(), Json::Object(m))
+                })
+                .collect(),
+        ),
+    );
+    o.insert("exec".into(), Json::strs(p.exec.iter().map(|e| e.to_string())));
+    o.insert("ipc".into(), Json::strs(p.ipc.iter().map(|e| e.to_string())));
+    o.insert("clock".into(), Json::strs(p.clock.iter().map(|c| c.as_str())));
+    o.insert(
+        "limits".into(),
+        Json::Object(p.limits.iter().map(|(k, l)| (k.to_string(), s(&l.value_str()))).collect()),
+    );
+    o.insert("assertions".into(), assertions_json(&p.assertions));
+    o.insert("widened".into(), widened_json(&p.widened));
+    Json::Object(o)
+}
+
+/// The profile's baseline as data.
+pub fn baseline_json(profile: Profile) -> Json {
+    let mut o = BTreeMap::new();
+    o.insert("ro_binds".into(), Json::strs(baseline_paths(profile)));
+    let links: &[&str] = match profile {
+        Profile::Debian => &["/bin -> usr/bin", "/lib -> usr/lib", "/lib64 -> usr/lib64", "/sbin -> usr/sbin"],
+        _ => &[],
+    };
+    o.insert("symlinks".into(), Json::strs(links));
+    o.insert("proc".into(), Json::str("/proc"));
+    o.insert("dev".into(), Json::str("/dev (minimal)"));
+    o.insert("tmpfs".into(), Json::strs(["/tmp"]));
+    Json::Object(o)
+}
+
+/// Assertions as `[{id, text}]`.
+pub fn assertions_json(a: &BTreeSet<Assertion>) -> Json {
+    Json::Array(
+        a.iter()
+            .map(|a| {
+                let mut o = BTreeMap::new();
+                o.insert("id".into(), Json::str(&a.id));
+                o.insert("text".into(), a.text.as_ref().map(Json::str).unwrap_or(Json::Null));
+                Json::Object(o)
+            })
+            .collect(),
+    )
+}
+
+/// Widenings as `[{grant, reason}]`.
+pub fn widened_json(w: &[Widening]) -> Json {
+    Json::Array(
+        w.iter()
+            .map(|w| {
+                let mut o = BTreeMap::new();
+                o.insert("grant".into(), Json::str(&w.grant));
+                o.insert("reason".into(), Json::str(&w.reason));
+                Json::Object(o)
+            })
+            .collect(),
+    )
+}

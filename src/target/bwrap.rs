@@ -1,0 +1,172 @@
+//! bubblewrap: `bwrap/argv.json` (the envelope) and `bwrap/args0` (the
+//! options, NUL-terminated, for `bwrap --args FD`).
+//!
+//! Baseline (proven in `reference/runtime-lab.md`): every namespace
+//! unshared, nested user namespaces disabled, no capabilities, a fresh
+//! session (no TIOCSTI), cleared environment, a read-only base view, minimal
+//! /dev, /proc, a private /tmp. Mounts are sorted parent-then-child over the
+//! baseline and the grants together, so a read-only child inside a writable
+//! parent stays read-only (and the reverse).
+
+use super::{common_gaps, env_entries, fixed_env, Envelope, Lowered};
+use crate::artifact::Artifact;
+use crate::capability::{path, Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
+use crate::diag::{Code, Diagnostic};
+use crate::json::Json;
+use crate::manifest::Profile;
+use crate::policy::{Mode, Policy};
+use std::collections::BTreeMap;
+
+/// bwrap refuses more options than this in an `--args` stream.
+pub const MAX_BWRAP_OPTIONS: usize = 9000;
+
+struct Mount {
+    dest: String,
+    /// 0 = baseline, 1 = grant (same destination: the grant wins by coming later).
+    order: u8,
+    args: Vec<String>,
+}
+
+fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
+    Mount { dest: dest.into(), order, args: args.iter().map(|s| s.to_string()).collect() }
+}
+
+pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
+    let mut env = Envelope::new(p);
+    let mut opts: Vec<String> = ["--unshare-all", "--unshare-user"].map(String::from).to_vec();
+    if p.nested_sandbox() {
+        env.notes.push("nestedSandbox: user namespaces may be created inside the sandbox (--disable-userns is left out)".into());
+    } else {
+        opts.push("--disable-userns".into());
+    }
+    opts.extend(
+        ["--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL", "--hostname", "mcp"].map(String::from),
+    );
+
+    let mut mounts = Vec::new();
+    match p.profile {
+        Profile::Debian => {
+            mounts.push(mount("/usr", 0, &["--ro-bind", "/usr", "/usr"]));
+            for (link, target) in [("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")] {
+                mounts.push(mount(link, 0, &["--symlink", target, link]));
+            }
+        }
+        Profile::Nix => mounts.push(mount("/nix/store", 0, &["--ro-bind", "/nix/store", "/nix/store"])),
+        Profile::None => {}
+    }
+    mounts.push(mount("/proc", 0, &["--proc", "/proc"]));
+    mounts.push(mount("/dev", 0, &["--dev", "/dev"]));
+    mounts.push(mount("/tmp", 0, &["--tmpfs", "/tmp"]));
+
+    for b in p.effective_binds() {
+        let flag = match (b.mode, b.optional) {
+            (Mode::Ro, false) => "--ro-bind",
+            (Mode::Ro, true) => "--ro-bind-try",
+            (Mode::Rw, false) => "--bind",
+            (Mode::Rw, true) => "--bind-try",
+        };
+        mounts.push(mount(&b.path, 1, &[flag, &b.path, &b.path]));
+    }
+    if p.clock.contains(&ClockSource::Tzdata) {
+        mounts.push(mount("/etc/localtime", 1, &["--ro-bind-try", "/etc/localtime", "/etc/localtime"]));
+        if p.profile != Profile::Debian {
+            mounts.push(mount("/usr/share/zoneinfo", 1, &["--ro-bind-try", "/usr/share/zoneinfo", "/usr/share/zoneinfo"]));
+        }
+    }
+    for i in &p.ipc {
+        let try_flag = if i.optional { "--ro-bind-try" } else { "--ro-bind" };
+        match &i.endpoint {
+            IpcEndpoint::X11 => mounts.push(mount("/tmp/.X11-unix", 1, &[try_flag, "/tmp/.X11-unix", "/tmp/.X11-unix"])),
+            IpcEndpoint::DbusSystem => mounts.push(mount(
+                "/run/dbus/system_bus_socket",
+                1,
+                &[try_flag, "/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket"],
+            )),
+            IpcEndpoint::Unix(s) => mounts.push(mount(s, 1, &[try_flag, s, s])),
+            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
+        }
+    }
+    mounts.sort_by(|a, b| {
+        (path::components(&a.dest), a.order, &a.args).cmp(&(path::components(&b.dest), b.order, &b.args))
+    });
+    mounts.dedup_by(|a, b| a.args == b.args);
+    for m in mounts {
+        opts.extend(m.args);
+    }
+
+    let fixed = fixed_env(p);
+    for (k, v) in &fixed {
+        opts.extend(["--setenv".to_string(), k.clone(), v.clone()]);
+    }
+    opts.extend(["--chdir".to_string(), "/".to_string()]);
+
+    if opts.len() > MAX_BWRAP_OPTIONS {
+        return Err(Diagnostic::error(
+            Code::TooManyOptions,
+            format!("the bwrap argv has {} options; bwrap accepts at most {MAX_BWRAP_OPTIONS}", opts.len()),
+        )
+        .hint("grant parent directories instead of thousands of single paths"));
+    }
+
+    // Honesty fields.
+    common_gaps(p, &mut env, "bwrap");
+    for g in p.grants.values() {
+        match &g.cap {
+            Capability::Env(e) if e.action != EnvAction::Set => env.launcher(
+                &g.canonical,
+                "capgate exec passes the launcher's value through `bwrap --args FD` (never argv, never a file)",
+            ),
+            Capability::Limit(Limit::Nofile(_)) => {
+                env.launcher(&g.canonical, "capgate exec sets RLIMIT_NOFILE before starting bwrap")
+            }
+            Capability::Limit(Limit::Tmpfs(_)) => {
+                env.unenforced(&g.canonical, "bubblewrap 0.8 cannot size a tmpfs; /tmp is unbounded")
+            }
+            Capability::Limit(_) => env.unenforced(
+                &g.canonical,
+                "bubblewrap does not use cgroups; use the docker target or run capgate exec in a systemd scope",
+            ),
+            Capability::Exec(e) if e.nested_sandbox => {}
+            _ => {}
+        }
+    }
+    if p.binds.iter().any(|b| b.optional && b.covered_by.is_none()) {
+        env.notes.push("optional paths use --ro-bind-try/--bind-try and are skipped when absent".into());
+    }
+    for b in p.binds.iter().filter(|b| b.covered_by.is_some()) {
+        env.notes.push(format!(
+            "{} needs no bind of its own: {} already grants it {}",
+            b.path,
+            b.covered_by.as_deref().unwrap_or_default(),
+            b.mode.as_str()
+        ));
+    }
+    if p.command.is_none() {
+        env.notes.push("the manifest has no command: pass it to capgate exec after `--`".into());
+    }
+    env.finish();
+
+    let mut argv = vec!["bwrap".to_string()];
+    argv.extend(opts.iter().cloned());
+    argv.push("--".into());
+    argv.extend(p.command.clone().unwrap_or_default());
+
+    let mut o = BTreeMap::new();
+    o.insert("format".into(), Json::str("capgate.bwrap/1"));
+    o.insert("argv".into(), Json::strs(&argv));
+    o.insert("env".into(), env_entries(p));
+    env.write(p, &mut o);
+
+    let mut args0 = Vec::new();
+    for a in &opts {
+        args0.extend_from_slice(a.as_bytes());
+        args0.push(0);
+    }
+    Ok(Lowered {
+        artifacts: vec![
+            Artifact::json("bwrap/argv.json", &Json::Object(o)),
+            Artifact { path: "bwrap/args0".into(), media_type: "application/octet-stream", bytes: args0 },
+        ],
+        envelope: env,
+    })
+}

@@ -1,0 +1,132 @@
+//! docker/podman: `docker/argv.json` with `run` flags that work on both
+//! (`flags`) and podman-only ones (`podman_flags`).
+//!
+//! Deny by default: read-only root, no capabilities, no-new-privileges, an
+//! unprivileged user, no network (egress, when granted, is a unix socket the
+//! launcher bridges in; never the default bridge or the host network).
+
+use super::{common_gaps, env_entries, fixed_env, Envelope, Lowered, SANDBOX_USER};
+use crate::artifact::Artifact;
+use crate::capability::{Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
+use crate::diag::Diagnostic;
+use crate::json::Json;
+use crate::manifest::Profile;
+use crate::policy::Policy;
+use std::collections::BTreeMap;
+
+pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
+    let mut env = Envelope::new(p);
+    let mut flags: Vec<String> = [
+        "--rm", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", SANDBOX_USER,
+        "--network", "none", "--hostname", "mcp", "--workdir", "/",
+    ]
+    .map(String::from)
+    .to_vec();
+    let tmpfs = match p.limits.get("tmpfs") {
+        Some(Limit::Tmpfs(b)) => format!("/tmp:rw,nosuid,nodev,mode=1777,size={b}"),
+        _ => "/tmp:rw,nosuid,nodev,mode=1777".into(),
+    };
+    flags.extend(["--tmpfs".into(), tmpfs]);
+    for l in p.limits.values() {
+        match l {
+            Limit::Memory(b) => flags.extend(["--memory".into(), format!("{b}b")]),
+            Limit::Pids(n) => flags.extend(["--pids-limit".into(), n.to_string()]),
+            Limit::Cpu(m) => flags.extend(["--cpus".into(), cpus(*m)]),
+            Limit::Nofile(n) => flags.extend(["--ulimit".into(), format!("nofile={n}:{n}")]),
+            Limit::Tmpfs(_) => {}
+        }
+    }
+
+    let mut volumes: Vec<(String, &'static str)> = Vec::new();
+    if p.image.is_none() {
+        match p.profile {
+            Profile::Debian => volumes.push(("/usr".into(), "ro")),
+            Profile::Nix => volumes.push(("/nix/store".into(), "ro")),
+            Profile::None => {}
+        }
+        env.notes.push(
+            "no image: the launcher runs a minimal base image (merged-/usr symlinks only) with the profile's binds".into(),
+        );
+    }
+    for b in p.effective_binds() {
+        volumes.push((b.path.clone(), b.mode.as_str()));
+    }
+    if p.clock.contains(&ClockSource::Tzdata) {
+        volumes.push(("/etc/localtime".into(), "ro"));
+        if p.profile != Profile::Debian || p.image.is_some() {
+            volumes.push(("/usr/share/zoneinfo".into(), "ro"));
+        }
+    }
+    for i in &p.ipc {
+        match &i.endpoint {
+            IpcEndpoint::X11 => volumes.push(("/tmp/.X11-unix".into(), "ro")),
+            IpcEndpoint::DbusSystem => volumes.push(("/run/dbus/system_bus_socket".into(), "ro")),
+            IpcEndpoint::Unix(s) => volumes.push((s.clone(), "ro")),
+            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
+        }
+    }
+    volumes.sort_by(|a, b| crate::capability::path::components(&a.0).cmp(&crate::capability::path::components(&b.0)));
+    volumes.dedup();
+    for (path, mode) in &volumes {
+        flags.extend(["-v".into(), format!("{path}:{path}:{mode}")]);
+    }
+
+    for (k, v) in fixed_env(p) {
+        flags.extend(["--env".into(), format!("{k}={v}")]);
+    }
+    let mut passed: Vec<&str> = p.env.iter().filter(|(_, e)| e.action != EnvAction::Set).map(|(k, _)| k.as_str()).collect();
+    if p.ipc.iter().any(|i| i.endpoint == IpcEndpoint::X11) && !p.env.contains_key("DISPLAY") {
+        passed.push("DISPLAY");
+    }
+    passed.sort();
+    for name in passed {
+        flags.extend(["--env".into(), name.to_string()]);
+    }
+
+    common_gaps(p, &mut env, "docker");
+    for g in p.grants.values() {
+        if let Capability::Exec(e) = &g.cap {
+            if e.nested_sandbox {
+                env.unenforced(
+                    &g.canonical,
+                    "the container's seccomp profile and dropped capabilities block nested sandboxes; the program must run with its own sandbox off",
+                );
+            }
+        }
+        if let Capability::Fs(f) = &g.cap {
+            if f.optional {
+                env.launcher(&g.canonical, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+            }
+        }
+        if let Capability::Ipc(i) = &g.cap {
+            if i.optional {
+                env.launcher(&g.canonical, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+            }
+        }
+    }
+    if p.command.is_none() {
+        env.notes.push("the manifest has no command: pass it to capgate exec after `--`".into());
+    }
+    env.finish();
+
+    let mut o = BTreeMap::new();
+    o.insert("format".into(), Json::str("capgate.docker/1"));
+    o.insert("flags".into(), Json::strs(&flags));
+    o.insert("podman_flags".into(), Json::strs(["--read-only-tmpfs=false"]));
+    o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
+    o.insert("command".into(), p.command.as_ref().map(|c| Json::strs(c)).unwrap_or(Json::Null));
+    o.insert("env".into(), env_entries(p));
+    env.write(p, &mut o);
+    Ok(Lowered { artifacts: vec![Artifact::json("docker/argv.json", &Json::Object(o))], envelope: env })
+}
+
+/// Millicores as a `--cpus` value (`500` → `0.5`).
+fn cpus(m: u64) -> String {
+    let whole = m / 1000;
+    let frac = m % 1000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}

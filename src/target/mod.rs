@@ -1,0 +1,225 @@
+//! Stage 4: [`Policy`] → artifacts, one pure function per backend.
+//!
+//! Adding a backend is one file, one [`Target`] variant and one golden
+//! column. Every envelope says what the target widened, what only
+//! `capgate exec` enforces (`launcher`) and what nothing enforces
+//! (`unenforced`), so no grant is ever dropped silently.
+
+mod bwrap;
+mod docker;
+mod egress;
+
+use crate::artifact::Artifact;
+use crate::diag::Diagnostic;
+use crate::json::Json;
+use crate::policy::{self, Policy, Widening};
+use std::collections::BTreeMap;
+
+pub use bwrap::MAX_BWRAP_OPTIONS;
+
+/// Where the launcher binds the egress proxy socket inside the sandbox.
+pub const PROXY_SOCKET: &str = "/run/capgate/proxy.sock";
+/// The in-sandbox proxy address the bridge listens on.
+pub const PROXY_URL: &str = "http://127.0.0.1:3128";
+/// The unprivileged uid:gid the sandbox runs as.
+pub const SANDBOX_USER: &str = "65534:65534";
+/// Baseline environment, overridable by `env:set`.
+pub const BASE_ENV: &[(&str, &str)] = &[("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("PATH", "/usr/bin:/bin")];
+
+/// A compile target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// bubblewrap argv.
+    Bwrap,
+    /// docker/podman `run` flags.
+    Docker,
+    /// squid and nftables allowlists, pinned hosts.
+    Egress,
+}
+
+impl Target {
+    /// Every target, in canonical order (all are default targets).
+    pub const ALL: [Target; 3] = [Target::Bwrap, Target::Docker, Target::Egress];
+
+    /// `bwrap`, `docker`, `egress`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Bwrap => "bwrap",
+            Target::Docker => "docker",
+            Target::Egress => "egress",
+        }
+    }
+
+    /// Parse a target name.
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The fixed files this target writes (relative paths).
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            Target::Bwrap => &["bwrap/argv.json", "bwrap/args0"],
+            Target::Docker => &["docker/argv.json"],
+            Target::Egress => &["egress/hosts", "egress/nftables.nft", "egress/squid.conf"],
+        }
+    }
+}
+
+/// A grant with a reason (for `unenforced` and `launcher`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Gap {
+    /// Canonical grant.
+    pub grant: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The honesty fields every envelope carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// Grants the target had to widen.
+    pub widened: Vec<Widening>,
+    /// Grants nothing enforces (too wide or not honoured).
+    pub unenforced: Vec<Gap>,
+    /// Grants only `capgate exec` enforces.
+    pub launcher: Vec<Gap>,
+    /// Notes for reviewers.
+    pub notes: Vec<String>,
+}
+
+impl Envelope {
+    fn new(p: &Policy) -> Envelope {
+        Envelope { widened: p.widened.clone(), ..Default::default() }
+    }
+    fn unenforced(&mut self, grant: &str, reason: impl Into<String>) {
+        self.unenforced.push(Gap { grant: grant.into(), reason: reason.into() });
+    }
+    fn launcher(&mut self, grant: &str, reason: impl Into<String>) {
+        self.launcher.push(Gap { grant: grant.into(), reason: reason.into() });
+    }
+    fn finish(&mut self) {
+        self.unenforced.sort();
+        self.unenforced.dedup();
+        self.launcher.sort();
+        self.launcher.dedup();
+        self.widened.sort();
+        self.widened.dedup();
+        self.notes.sort();
+        self.notes.dedup();
+    }
+
+    /// Add the envelope fields to a JSON object.
+    fn write(&self, p: &Policy, o: &mut BTreeMap<String, Json>) {
+        let gaps = |g: &[Gap]| {
+            Json::Array(
+                g.iter()
+                    .map(|g| {
+                        let mut m = BTreeMap::new();
+                        m.insert("grant".to_string(), Json::str(&g.grant));
+                        m.insert("reason".to_string(), Json::str(&g.reason));
+                        Json::Object(m)
+                    })
+                    .collect(),
+            )
+        };
+        o.insert("widened".into(), policy::widened_json(&self.widened));
+        o.insert("unenforced".into(), gaps(&self.unenforced));
+        o.insert("launcher".into(), gaps(&self.launcher));
+        o.insert("notes".into(), Json::strs(&self.notes));
+        o.insert("assertions".into(), policy::assertions_json(&p.assertions));
+    }
+}
+
+/// The output of one target.
+pub struct Lowered {
+    /// Files.
+    pub artifacts: Vec<Artifact>,
+    /// Its envelope (for --strict).
+    pub envelope: Envelope,
+}
+
+/// Lower a policy for one target. Pure: no I/O, no environment.
+pub fn lower(target: Target, p: &Policy) -> Result<Lowered, Diagnostic> {
+    match target {
+        Target::Bwrap => bwrap::lower(p),
+        Target::Docker => docker::lower(p),
+        Target::Egress => Ok(egress::lower(p)),
+    }
+}
+
+/// Grants shared by the container targets' env handling: (name, action, value).
+fn env_entries(p: &Policy) -> Json {
+    Json::Array(
+        p.env
+            .iter()
+            .map(|(name, e)| {
+                let mut m = BTreeMap::new();
+                m.insert("name".to_string(), Json::str(name));
+                m.insert("action".to_string(), Json::str(e.action.as_str()));
+                if let Some(v) = &e.value {
+                    m.insert("value".to_string(), Json::str(v));
+                }
+                Json::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// The final environment set in the sandbox: baseline, overridden by
+/// `env:set`, plus the proxy variables when egress is granted.
+fn fixed_env(p: &Policy) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = BASE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for (name, e) in &p.env {
+        match (&e.action, &e.value) {
+            (crate::capability::EnvAction::Set, Some(v)) => {
+                env.insert(name.clone(), v.clone());
+            }
+            _ => {
+                env.remove(name);
+            }
+        }
+    }
+    if p.has_egress() {
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.insert(k.to_string(), PROXY_URL.to_string());
+        }
+    }
+    env
+}
+
+/// Gaps shared by bwrap and docker (both bind-mount and lack an exec filter).
+fn common_gaps(p: &Policy, env: &mut Envelope, runtime: &str) {
+    use crate::capability::{Capability, FsAction, IpcEndpoint, NetAction, Proto};
+    for g in p.grants.values() {
+        match &g.cap {
+            Capability::Fs(f) if !f.actions.contains(&FsAction::Exec) => env.unenforced(
+                &g.canonical,
+                format!("{runtime} bind mounts are executable: files under {} can be run", f.path),
+            ),
+            Capability::Exec(_) => env.unenforced(
+                &g.canonical,
+                format!("{runtime} cannot restrict which programs run; every bound file is executable"),
+            ),
+            Capability::Net(n) => {
+                if n.actions.contains(&NetAction::Listen) {
+                    env.unenforced(&g.canonical, "the sandbox has no network; listening sockets are reachable only inside it");
+                }
+                if n.actions.contains(&NetAction::Connect) {
+                    if n.proto == Proto::Udp {
+                        env.unenforced(&g.canonical, "the egress proxy carries TCP only; this UDP grant stays blocked");
+                    } else {
+                        env.launcher(
+                            &g.canonical,
+                            format!("egress goes through capgate exec's allowlist proxy (egress/squid.conf) at {PROXY_SOCKET}"),
+                        );
+                    }
+                }
+            }
+            Capability::Ipc(i) if matches!(i.endpoint, IpcEndpoint::Wayland | IpcEndpoint::DbusSession) => env.unenforced(
+                &g.canonical,
+                "the socket lives in the user's runtime directory, which differs per login; it is not bound",
+            ),
+            _ => {}
+        }
+    }
+}
