@@ -398,7 +398,8 @@ mod tests {
         assert_eq!(code("exec:spawn:chromium?nestedSandbox=yes"), Code::BadRefinement);
         // squid newline / nft quote injection
         assert_eq!(code("net:connect:api.github.com\nhttp_access allow all:443"), Code::ForbiddenCharacter);
-        assert_eq!(code("net:connect:\"::/0 accept\":443"), Code::BadHost);
+        assert_eq!(code("net:connect:\"::/0 accept\":443"), Code::ForbiddenCharacter);
+        assert_eq!(code("net:connect:\"::/0\":443"), Code::BadHost);
         assert_eq!(code("net:connect:a b:443"), Code::ForbiddenCharacter);
         // 443abc and friends
         for p in ["443abc", "443.9", "1e3", "0", "65536", "+443", "0443", "10-5", "", "1-"] {

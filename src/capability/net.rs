@@ -79,9 +79,9 @@ impl fmt::Display for Host {
             Host::Wildcard(s) => write!(f, "*.{s}"),
             Host::Name(s) => f.write_str(s),
             Host::Ip(IpAddr::V4(a)) => write!(f, "{a}"),
-            Host::Ip(IpAddr::V6(a)) => write!(f, "[{a}]"),
+            Host::Ip(IpAddr::V6(a)) => write!(f, "[{}]", v6(a)),
             Host::Cidr(IpAddr::V4(a), l) => write!(f, "{a}/{l}"),
-            Host::Cidr(IpAddr::V6(a), l) => write!(f, "[{a}/{l}]"),
+            Host::Cidr(IpAddr::V6(a), l) => write!(f, "[{}/{l}]", v6(a)),
         }
     }
 }
@@ -311,11 +311,46 @@ fn cidr(ip: IpAddr, len: &str, max: u8, pr: &str) -> Result<Host, HostError> {
     if net != ip {
         let shown = match net {
             IpAddr::V4(a) => format!("{a}/{l}"),
-            IpAddr::V6(a) => format!("[{a}/{l}]"),
+            IpAddr::V6(a) => format!("[{}/{l}]", v6(&a)),
         };
         return Err((Code::BadCidr, format!("`{pr}` has host bits set"), format!("did you mean {shown}?")));
     }
     Ok(Host::Cidr(ip, l))
+}
+
+/// An IPv6 address in RFC 5952 form, always in hex groups (never with an
+/// embedded dotted IPv4 part, which squid misreads).
+pub fn v6(a: &Ipv6Addr) -> String {
+    let g = a.segments();
+    // Longest run of zero groups (at least two), leftmost on ties.
+    let (mut best, mut best_len, mut i) = (0, 0, 0);
+    while i < 8 {
+        if g[i] == 0 {
+            let start = i;
+            while i < 8 && g[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                best = start;
+                best_len = i - start;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |s: &[u16]| s.iter().map(|x| format!("{x:x}")).collect::<Vec<_>>().join(":");
+    if best_len < 2 {
+        return hex(&g);
+    }
+    format!("{}::{}", hex(&g[..best]), hex(&g[best + best_len..]))
+}
+
+/// Any IP address, IPv6 in [`v6`] form.
+pub fn ip(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => v6(a),
+    }
 }
 
 /// Network address of `ip/len`.
@@ -441,6 +476,13 @@ mod tests {
         assert_eq!(parse_host("10.0.0.1/8").unwrap_err().0, Code::BadCidr);
         assert_eq!(parse_host("[fd00::/8]").unwrap(), Host::Cidr("fd00::".parse().unwrap(), 8));
         assert_eq!(parse_host("[fe80::1%eth0]").unwrap_err().0, Code::BadHost);
+    }
+
+    #[test]
+    fn v6_form() {
+        for (a, want) in [("::", "::"), ("::1", "::1"), ("::ffff:0:0", "::ffff:0:0"), ("2001:db8::1", "2001:db8::1"), ("1:0:0:1:0:0:0:1", "1:0:0:1::1"), ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"), ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"), ("fe80::", "fe80::")] {
+            assert_eq!(v6(&a.parse().unwrap()), want);
+        }
     }
 
     #[test]

@@ -96,13 +96,12 @@ pub fn is_under(child: &str, parent: &str) -> bool {
 
 /// Why a path is sensitive, if it is.
 pub fn sensitive_reason(p: &str) -> Option<String> {
-    for root in SENSITIVE_ROOTS {
+    if p == "/" {
+        return Some("it grants the host's root directory".to_string());
+    }
+    for root in SENSITIVE_ROOTS.iter().filter(|r| **r != "/") {
         if is_under(p, root) {
-            return Some(if *root == "/" {
-                "it grants the host's root directory".to_string()
-            } else {
-                format!("it lies under {root}")
-            });
+            return Some(format!("it lies under {root}"));
         }
         if is_under(root, p) {
             return Some(format!("it contains {root}"));

@@ -22,13 +22,25 @@ pub const MAX_BWRAP_OPTIONS: usize = 9000;
 
 struct Mount {
     dest: String,
-    /// 0 = baseline, 1 = grant (same destination: the grant wins by coming later).
+    /// 0 = baseline, 1 = grant.
     order: u8,
     args: Vec<String>,
 }
 
 fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
     Mount { dest: dest.into(), order, args: args.iter().map(|s| s.to_string()).collect() }
+}
+
+/// Baseline mounts keep their fixed order; grants follow in
+/// parent-then-child order. A grant that is a strict ancestor of a baseline
+/// mount goes first, so no mount ever hides one that should lie on top of it.
+fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
+    let (baseline, mut grants): (Vec<Mount>, Vec<Mount>) = mounts.into_iter().partition(|m| m.order == 0);
+    grants.sort_by(|a, b| (path::components(&a.dest), &a.args).cmp(&(path::components(&b.dest), &b.args)));
+    grants.dedup_by(|a, b| a.args == b.args);
+    let is_prefix = |g: &Mount| baseline.iter().any(|b| b.dest != g.dest && path::is_under(&b.dest, &g.dest));
+    let (prefix, rest): (Vec<Mount>, Vec<Mount>) = grants.into_iter().partition(is_prefix);
+    prefix.into_iter().chain(baseline).chain(rest).collect()
 }
 
 pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
@@ -86,11 +98,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
         }
     }
-    mounts.sort_by(|a, b| {
-        (path::components(&a.dest), a.order, &a.args).cmp(&(path::components(&b.dest), b.order, &b.args))
-    });
-    mounts.dedup_by(|a, b| a.args == b.args);
-    for m in mounts {
+    let ordered = order_mounts(mounts);
+    for m in ordered {
         opts.extend(m.args);
     }
 

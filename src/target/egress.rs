@@ -10,7 +10,7 @@
 
 use super::{Envelope, Lowered};
 use crate::artifact::Artifact;
-use crate::capability::net::{SPECIAL_V4, SPECIAL_V6};
+use crate::capability::net::{ip, v6, SPECIAL_V4, SPECIAL_V6};
 use crate::capability::{Host, NetAction, NetGrant, Proto};
 use crate::policy::Policy;
 use std::fmt::Write;
@@ -90,8 +90,8 @@ fn squid_dst(h: &Host) -> Option<(&'static str, String)> {
         // A strict subdomain match: `.example.com` would also match example.com.
         Host::Wildcard(s) => Some(("dstdom_regex -n -i", format!("\\.{}$", s.replace('.', "\\.")))),
         Host::Ip(IpAddr::V4(a)) => Some(("dst -n", format!("{a}/32"))),
-        Host::Ip(IpAddr::V6(a)) => Some(("dst -n", format!("{a}/128"))),
-        Host::Cidr(a, l) => Some(("dst -n", format!("{a}/{l}"))),
+        Host::Ip(IpAddr::V6(a)) => Some(("dst -n", format!("{}/128", v6(a)))),
+        Host::Cidr(a, l) => Some(("dst -n", format!("{}/{l}", ip(a)))),
     }
 }
 
@@ -103,7 +103,7 @@ fn squid(p: &Policy, rules: &[Rule]) -> String {
     let _ = writeln!(out, "# link-local and cloud metadata, CGNAT, ULA, multicast, ...) unless ?private=allow.");
     let _ = writeln!(out);
     let _ = writeln!(out, "acl capgate_special dst {}", SPECIAL_V4.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>().join(" "));
-    let _ = writeln!(out, "acl capgate_special dst {}", SPECIAL_V6.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>().join(" "));
+    let _ = writeln!(out, "acl capgate_special dst {}", SPECIAL_V6.iter().map(|(a, l)| format!("{}/{l}", v6(a))).collect::<Vec<_>>().join(" "));
     let tcp: Vec<&Rule> = rules.iter().filter(|r| r.grant.proto == Proto::Tcp).collect();
     for r in rules.iter().filter(|r| r.grant.proto == Proto::Udp) {
         let _ = writeln!(out);
@@ -161,9 +161,9 @@ fn nftables(p: &Policy, rules: &[Rule]) -> String {
     let _ = writeln!(out, "delete table inet capgate");
     let _ = writeln!(out, "table inet capgate {{");
     let v4: Vec<String> = SPECIAL_V4.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-    let v6: Vec<String> = SPECIAL_V6.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+    let v6s: Vec<String> = SPECIAL_V6.iter().map(|(a, l)| format!("{}/{l}", v6(a))).collect();
     let _ = writeln!(out, "\tset special_v4 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}", v4.join(", "));
-    let _ = writeln!(out, "\tset special_v6 {{\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}", v6.join(", "));
+    let _ = writeln!(out, "\tset special_v6 {{\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}", v6s.join(", "));
     for r in rules.iter().filter(|r| matches!(r.grant.host, Host::Name(_))) {
         let _ = writeln!(out, "\tset name_{}_v4 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}}", r.n);
         let _ = writeln!(out, "\tset name_{}_v6 {{\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}}", r.n);
@@ -180,13 +180,13 @@ fn nftables(p: &Policy, rules: &[Rule]) -> String {
                 let _ = writeln!(out, "\t\tip daddr {a} {ports} accept");
             }
             Host::Ip(IpAddr::V6(a)) => {
-                let _ = writeln!(out, "\t\tip6 daddr {a} {ports} accept");
+                let _ = writeln!(out, "\t\tip6 daddr {} {ports} accept", v6(a));
             }
             Host::Cidr(IpAddr::V4(a), l) => {
                 let _ = writeln!(out, "\t\tip daddr {a}/{l} {ports} accept");
             }
             Host::Cidr(IpAddr::V6(a), l) => {
-                let _ = writeln!(out, "\t\tip6 daddr {a}/{l} {ports} accept");
+                let _ = writeln!(out, "\t\tip6 daddr {}/{l} {ports} accept", v6(a));
             }
             Host::Name(_) => {
                 let _ = writeln!(out, "\t\tip daddr @name_{}_v4 {ports} accept", r.n);

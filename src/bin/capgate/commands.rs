@@ -1,0 +1,321 @@
+//! The subcommands.
+
+use crate::args::{Cli, Command, CommonArgs, CompileArgs, Format, KeyArgs, TargetArg, VerifyArgs};
+use crate::report;
+use capgate::emit::{self, Stored};
+use capgate::{Artifact, Options, Target};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Run a command; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Compile(a) => compile(a),
+        Command::Key(a) => key(a),
+        Command::Verify(a) => verify(a),
+        Command::Explain { code } => explain(&code),
+        Command::Schema => {
+            print!("{}", capgate::MANIFEST_SCHEMA);
+            0
+        }
+    }
+}
+
+/// Param values from a JSON object file.
+fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let bytes = fs::read(path).map_err(|e| format!("cannot read params file {}: {e}", path.display()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("params file {} is not UTF-8", path.display()))?;
+    let v = capgate::json::parse(text).map_err(|d| format!("params file {} is not valid JSON: {}", path.display(), d[0].message))?;
+    let capgate::json::Kind::Object(members) = &v.kind else {
+        return Err(format!("params file {} must hold a JSON object of strings", path.display()));
+    };
+    let mut out = BTreeMap::new();
+    for (k, val) in members {
+        match val.as_str() {
+            Some(s) => {
+                out.insert(k.text.clone(), s.to_string());
+            }
+            None => return Err(format!("params file {}: the value of `{}` must be a string", path.display(), k.text)),
+        }
+    }
+    Ok(out)
+}
+
+/// Build library options from the common flags; `base` holds params that
+/// the flags override (a `capgate.params.json` in --store mode).
+fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
+    let mut params = base;
+    if let Some(f) = &c.params_file {
+        params.extend(read_params_file(f)?);
+    }
+    for p in &c.params {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(format!("--param `{p}` is not NAME=VALUE"));
+        };
+        if k.is_empty() {
+            return Err(format!("--param `{p}` has an empty name"));
+        }
+        params.insert(k.to_string(), v.to_string());
+    }
+    let targets = c
+        .targets
+        .iter()
+        .map(|t| match t {
+            TargetArg::Bwrap => Target::Bwrap,
+            TargetArg::Docker => Target::Docker,
+            TargetArg::Egress => Target::Egress,
+        })
+        .collect();
+    Ok(Options { targets, params, strict: c.strict, deny_warnings: c.deny_warnings })
+}
+
+fn read_manifest(path: &Path) -> Result<Vec<u8>, String> {
+    let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!("{} is a directory; pass the manifest file (capgate.json)", path.display()));
+    }
+    if meta.len() > capgate::manifest::MAX_MANIFEST_BYTES as u64 + 1 {
+        // Let the library report the limit with its code, without reading a huge file.
+        let mut head = vec![0u8; capgate::manifest::MAX_MANIFEST_BYTES + 1];
+        use std::io::Read;
+        let mut f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let n = f.read(&mut head).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        head.truncate(n);
+        head.resize(capgate::manifest::MAX_MANIFEST_BYTES + 1, b' ');
+        return Ok(head);
+    }
+    fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn compile(a: CompileArgs) -> u8 {
+    let fmt = a.common.format;
+    if a.out_dir.is_some() && a.manifests.len() > 1 {
+        return report::failure("--out-dir takes one manifest; use --store DIR for several", fmt);
+    }
+    let mut worst = 0u8;
+    for manifest in &a.manifests {
+        let base = if a.store.is_some() {
+            let beside = manifest.parent().unwrap_or(Path::new(".")).join("capgate.params.json");
+            if beside.is_file() {
+                match read_params_file(&beside) {
+                    Ok(p) => p,
+                    Err(e) => return report::failure(&e, fmt),
+                }
+            } else {
+                BTreeMap::new()
+            }
+        } else {
+            BTreeMap::new()
+        };
+        let opts = match options(&a.common, base) {
+            Ok(o) => o,
+            Err(e) => return report::failure(&e, fmt),
+        };
+        let source = match read_manifest(manifest) {
+            Ok(s) => s,
+            Err(e) => return report::failure(&e, fmt),
+        };
+        let file = display(manifest);
+        let compiled = match capgate::compile(&source, &opts) {
+            Ok(c) => c,
+            Err(ds) => {
+                report::diagnostics(&ds, &source, &file, fmt);
+                worst = worst.max(1);
+                continue;
+            }
+        };
+        report::diagnostics(&compiled.warnings, &source, &file, fmt);
+        let (dest, status) = if let Some(dir) = &a.out_dir {
+            if let Err(e) = emit::write_out_dir(dir, &compiled.artifacts) {
+                return report::failure(&format!("cannot write {}: {e}", dir.display()), fmt);
+            }
+            (dir.clone(), "written")
+        } else {
+            let store = a.store.as_ref().expect("clap requires --out-dir or --store");
+            match emit::write_store(store, &compiled.key, &compiled.artifacts) {
+                Ok(Stored::Written) => (store.join(&compiled.key), "written"),
+                Ok(Stored::Present) => (store.join(&compiled.key), "present"),
+                Err(e) => return report::failure(&format!("cannot write to store {}: {e}", store.display()), fmt),
+            }
+        };
+        summary(fmt, &file, &compiled, &dest, status);
+    }
+    worst
+}
+
+fn summary(fmt: Format, file: &str, c: &capgate::Compiled, dest: &Path, status: &str) {
+    let mut out = std::io::stdout().lock();
+    match fmt {
+        Format::Human => {
+            let _ = writeln!(
+                out,
+                "{status} {} {} from {file} -> {} (key {}, {} files)",
+                c.policy.name,
+                c.policy.version,
+                dest.display(),
+                c.key,
+                c.artifacts.len()
+            );
+        }
+        Format::Json => {
+            use capgate::json::Json;
+            let mut o = BTreeMap::new();
+            o.insert("manifest".to_string(), Json::str(file));
+            o.insert("key".to_string(), Json::str(&c.key));
+            o.insert("out_dir".to_string(), Json::str(dest.display().to_string()));
+            o.insert("status".to_string(), Json::str(status));
+            o.insert("files".to_string(), Json::strs(c.artifacts.iter().map(|a| a.path.as_str())));
+            let _ = writeln!(out, "{}", Json::Object(o).to_compact());
+        }
+    }
+}
+
+fn key(a: KeyArgs) -> u8 {
+    let fmt = a.common.format;
+    let opts = match options(&a.common, BTreeMap::new()) {
+        Ok(o) => o,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let source = match read_manifest(&a.manifest) {
+        Ok(s) => s,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    match capgate::key(&source, &opts) {
+        Ok(k) => {
+            println!("{k}");
+            0
+        }
+        Err(ds) => {
+            report::diagnostics(&ds, &source, &display(&a.manifest), fmt);
+            1
+        }
+    }
+}
+
+/// Every regular file under `dir`, as sorted relative paths.
+fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        for entry in fs::read_dir(&d)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            if entry.file_type()?.is_dir() {
+                stack.push((entry.path(), rel));
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Text for diffing: NUL-separated argv becomes one argument per line.
+fn diffable(path: &str, bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if path.ends_with("args0") {
+        text.split('\0').collect::<Vec<_>>().join("\n")
+    } else {
+        text.into_owned()
+    }
+}
+
+fn verify(a: VerifyArgs) -> u8 {
+    let fmt = a.common.format;
+    let opts = match options(&a.common, BTreeMap::new()) {
+        Ok(o) => o,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let source = match read_manifest(&a.manifest) {
+        Ok(s) => s,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let file = display(&a.manifest);
+    let compiled = match capgate::compile(&source, &opts) {
+        Ok(c) => c,
+        Err(ds) => {
+            report::diagnostics(&ds, &source, &file, fmt);
+            return 1;
+        }
+    };
+    let golden = match list_files(&a.golden_dir) {
+        Ok(g) => g,
+        Err(e) => return report::failure(&format!("cannot read golden dir {}: {e}", a.golden_dir.display()), fmt),
+    };
+    let expected: BTreeMap<&str, &Artifact> = compiled.artifacts.iter().map(|x| (x.path.as_str(), x)).collect();
+    let mut problems = Vec::new();
+    let mut out = String::new();
+    for (path, art) in &expected {
+        let gp = a.golden_dir.join(path);
+        match fs::read(&gp) {
+            Ok(bytes) if bytes == art.bytes => {}
+            Ok(bytes) => {
+                problems.push(format!("{path}: differs"));
+                let old = diffable(path, &bytes);
+                let new = diffable(path, &art.bytes);
+                let diff = similar::TextDiff::from_lines(&old, &new);
+                out.push_str(
+                    &diff
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&format!("golden/{path}"), &format!("compiled/{path}"))
+                        .to_string(),
+                );
+            }
+            Err(_) => {
+                problems.push(format!("{path}: missing from the golden dir"));
+                out.push_str(&format!("--- /dev/null\n+++ compiled/{path}\n(missing file, {} bytes)\n", art.bytes.len()));
+            }
+        }
+    }
+    for g in &golden {
+        if !expected.contains_key(g.as_str()) {
+            problems.push(format!("{g}: in the golden dir but not compiled"));
+        }
+    }
+    if problems.is_empty() {
+        if let Some(stamp) = &a.stamp {
+            if let Err(e) = fs::write(stamp, format!("{}\n", compiled.key)) {
+                return report::failure(&format!("cannot write {}: {e}", stamp.display()), fmt);
+            }
+        }
+        println!("ok: {} matches {} ({} files, key {})", file, a.golden_dir.display(), expected.len(), compiled.key);
+        return 0;
+    }
+    print!("{out}");
+    eprintln!("error: {} does not match {}:", a.golden_dir.display(), file);
+    for p in &problems {
+        eprintln!("  {p}");
+    }
+    let mut update = format!("capgate compile {} --out-dir {}", file, a.golden_dir.display());
+    for t in &a.common.targets {
+        update.push_str(&format!(" --target {}", format!("{t:?}").to_lowercase()));
+    }
+    for p in &a.common.params {
+        update.push_str(&format!(" --param {p}"));
+    }
+    eprintln!("to accept the new artifacts, run: {update}");
+    1
+}
+
+fn explain(code: &str) -> u8 {
+    match capgate::Code::parse(code) {
+        Some(c) => {
+            print!("{}", c.doc());
+            0
+        }
+        None => {
+            eprintln!("error: `{code}` is not a capgate diagnostic code");
+            eprintln!("known codes: {}", capgate::diag::ALL_CODES.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+            2
+        }
+    }
+}
