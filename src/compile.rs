@@ -64,8 +64,7 @@ struct Front {
 }
 
 fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
-    let m = manifest::parse(source)?;
-    let mut diags = Diagnostics::default();
+    let (m, mut diags) = manifest::parse_partial(source)?;
     params::check_values(&m, &opts.params, &mut diags);
     let mut used = BTreeSet::new();
 

@@ -25,20 +25,23 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// Render one diagnostic for a terminal (no colour).
 pub fn render_human(d: &Diagnostic, source: &str, file_name: &str) -> String {
     let mut out = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
-    if let Some(span) = d.span {
-        let (line, col) = line_col(source, span.start);
-        out.push_str(&format!("  --> {file_name}:{line}:{col}\n"));
-        out.push_str(&snippet(source, span, line));
-    } else {
-        out.push_str(&format!("  --> {file_name}\n"));
-    }
+    let pad = match d.span {
+        Some(span) => {
+            let (line, col) = line_col(source, span.start);
+            let w = line.to_string().len();
+            out.push_str(&format!("{}--> {file_name}:{line}:{col}\n", " ".repeat(w)));
+            out.push_str(&snippet(source, span, line));
+            " ".repeat(w + 1)
+        }
+        None => {
+            out.push_str(&format!(" --> {file_name}\n"));
+            "  ".to_string()
+        }
+    };
     for h in &d.hints {
-        out.push_str(&format!("   = hint: {h}\n"));
+        out.push_str(&format!("{pad}= hint: {h}\n"));
     }
-    out.push_str(&format!(
-        "   = help: run `capgate explain {}` for details\n",
-        d.code
-    ));
+    out.push_str(&format!("{pad}= help: run `capgate explain {}` for details\n", d.code));
     out
 }
 

@@ -143,14 +143,24 @@ pub struct Manifest {
 
 /// Parse and shape-check a manifest.
 pub fn parse(source: &[u8]) -> Result<Manifest, Diagnostics> {
+    let (m, diags) = parse_partial(source)?;
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(m)
+}
+
+/// Parse as much as the shape allows: JSON errors stop here, but shape
+/// errors come back beside a best-effort [`Manifest`] so later stages can
+/// report their problems in the same run.
+pub fn parse_partial(source: &[u8]) -> Result<(Manifest, Diagnostics), Diagnostics> {
     let text = decode(source)?;
     let root = json::parse(text).map_err(Diagnostics)?;
-    let mut cx = Cx::default();
-    let m = cx.manifest(&root);
-    if cx.diags.has_errors() {
-        return Err(cx.diags);
+    let mut cx = Cx { diags: Diagnostics::default(), text };
+    match cx.manifest(&root) {
+        Some(m) => Ok((m, cx.diags)),
+        None => Err(cx.diags),
     }
-    Ok(m.expect("manifest without errors"))
 }
 
 /// Check size and encoding; return the text.
@@ -194,9 +204,9 @@ pub fn is_forbidden_char(c: char) -> bool {
     c.is_control() || is_format_char(c) || c == '\u{2028}' || c == '\u{2029}'
 }
 
-#[derive(Default)]
-struct Cx {
+struct Cx<'t> {
     diags: Diagnostics,
+    text: &'t str,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -207,7 +217,7 @@ const TOOL_KEYS: &[&str] = &[
     "name", "title", "description", "inputSchema", "outputSchema", "annotations", "capabilities",
 ];
 
-impl Cx {
+impl Cx<'_> {
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
@@ -382,11 +392,11 @@ impl Cx {
                 for item in items {
                     if let Some(t) = self.tool(item) {
                         if let Some(first) = seen.get(&t.name.text) {
-                            let first = *first;
+                            let (l, c) = crate::diag::line_col(self.text, first.start);
                             self.err(
                                 Diagnostic::error(Code::DuplicateTool, format!("tool `{}` is declared twice", t.name.text))
                                     .at(t.name.span)
-                                    .hint(format!("the first declaration is at byte {}; merge the two into one tool", first.start)),
+                                    .hint(format!("the first declaration is at line {l}, column {c}; merge the two into one tool")),
                             );
                         } else {
                             seen.insert(t.name.text.clone(), t.name.span);
@@ -402,10 +412,11 @@ impl Cx {
             }
         }
 
+        let placeholder = || Text { text: String::new(), span: root.span, escaped: false };
         Some(Manifest {
             grammar,
-            name: name?,
-            version: version?,
+            name: name.unwrap_or_else(placeholder),
+            version: version.unwrap_or_else(placeholder),
             profile,
             image,
             command,

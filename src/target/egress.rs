@@ -103,7 +103,14 @@ fn squid(p: &Policy, rules: &[Rule]) -> String {
     let _ = writeln!(out, "# link-local and cloud metadata, CGNAT, ULA, multicast, ...) unless ?private=allow.");
     let _ = writeln!(out);
     let _ = writeln!(out, "acl capgate_special dst {}", SPECIAL_V4.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>().join(" "));
-    let _ = writeln!(out, "acl capgate_special dst {}", SPECIAL_V6.iter().map(|(a, l)| format!("{}/{l}", v6(a))).collect::<Vec<_>>().join(" "));
+    // squid stores IPv4 as v4-mapped IPv6: ::ffff:0:0/96 would read as every
+    // IPv4 address, and the IPv4 ranges above already cover mapped forms.
+    let v6s: Vec<String> = SPECIAL_V6
+        .iter()
+        .filter(|(a, l)| !(a.to_ipv4_mapped().is_some() && *l == 96))
+        .map(|(a, l)| format!("{}/{l}", v6(a)))
+        .collect();
+    let _ = writeln!(out, "acl capgate_special dst {}", v6s.join(" "));
     let tcp: Vec<&Rule> = rules.iter().filter(|r| r.grant.proto == Proto::Tcp).collect();
     for r in rules.iter().filter(|r| r.grant.proto == Proto::Udp) {
         let _ = writeln!(out);
