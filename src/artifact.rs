@@ -19,11 +19,19 @@ pub struct Artifact {
 impl Artifact {
     /// A JSON artifact in the pretty canonical form.
     pub fn json(path: &str, value: &Json) -> Artifact {
-        Artifact { path: path.into(), media_type: "application/json", bytes: value.to_pretty().into_bytes() }
+        Artifact {
+            path: path.into(),
+            media_type: "application/json",
+            bytes: value.to_pretty().into_bytes(),
+        }
     }
     /// A text artifact.
     pub fn text(path: &str, media_type: &'static str, text: String) -> Artifact {
-        Artifact { path: path.into(), media_type, bytes: text.into_bytes() }
+        Artifact {
+            path: path.into(),
+            media_type,
+            bytes: text.into_bytes(),
+        }
     }
     /// Lowercase hex sha256 of the bytes.
     pub fn sha256(&self) -> String {

@@ -70,7 +70,16 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
 
     let command = m.command.as_ref().map(|cmd| {
         cmd.iter()
-            .map(|t| params::substitute(t, params::Place::Anywhere, &m.params, &opts.params, &mut used, &mut diags))
+            .map(|t| {
+                params::substitute(
+                    t,
+                    params::Place::Anywhere,
+                    &m.params,
+                    &opts.params,
+                    &mut used,
+                    &mut diags,
+                )
+            })
             .collect::<Option<Vec<String>>>()
     });
     let command = match command {
@@ -82,30 +91,42 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     let mut grants = Vec::new();
     let mut server_caps = BTreeSet::new();
     let mut tool_caps: BTreeMap<String, BTreeSet<CapRecord>> = BTreeMap::new();
-    let mut parse_list = |list: &[CapEntry], tool: Option<&str>, diags: &mut Diagnostics, used: &mut BTreeSet<String>| {
-        let mut records = BTreeSet::new();
-        for entry in list {
-            let t = &entry.cap;
-            let Some(text) = params::substitute(t, params::Place::CapabilityScope, &m.params, &opts.params, used, diags) else {
-                continue;
-            };
-            let substituted = text != t.text;
-            let span_of = |a: usize, b: usize| if substituted { t.span } else { t.sub_span(a, b) };
-            match capability::parse(&Src { text: &text, span_of: &span_of }, m.grammar) {
-                Ok(cap) => {
-                    records.insert(CapRecord { cap: cap.to_string(), why: entry.why.clone() });
-                    grants.push((cap, entry.why.clone(), tool.map(str::to_string), t.span));
-                }
-                Err(mut d) => {
-                    if substituted {
-                        d.message = format!("{} (in `{}` after params)", d.message, crate::json::printable(&text));
+    let mut parse_list =
+        |list: &[CapEntry], tool: Option<&str>, diags: &mut Diagnostics, used: &mut BTreeSet<String>| {
+            let mut records = BTreeSet::new();
+            for entry in list {
+                let t = &entry.cap;
+                let Some(text) =
+                    params::substitute(t, params::Place::CapabilityScope, &m.params, &opts.params, used, diags)
+                else {
+                    continue;
+                };
+                let substituted = text != t.text;
+                let span_of = |a: usize, b: usize| if substituted { t.span } else { t.sub_span(a, b) };
+                match capability::parse(
+                    &Src {
+                        text: &text,
+                        span_of: &span_of,
+                    },
+                    m.grammar,
+                ) {
+                    Ok(cap) => {
+                        records.insert(CapRecord {
+                            cap: cap.to_string(),
+                            why: entry.why.clone(),
+                        });
+                        grants.push((cap, entry.why.clone(), tool.map(str::to_string), t.span));
                     }
-                    diags.push(d)
+                    Err(mut d) => {
+                        if substituted {
+                            d.message = format!("{} (in `{}` after params)", d.message, crate::json::printable(&text));
+                        }
+                        diags.push(d)
+                    }
                 }
             }
-        }
-        records
-    };
+            records
+        };
     server_caps.extend(parse_list(&m.capabilities, None, &mut diags, &mut used));
     for tool in &m.tools {
         let recs = parse_list(&tool.capabilities, Some(&tool.name.text), &mut diags, &mut used);
@@ -146,14 +167,24 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     if opts.deny_warnings && !diags.is_empty() {
         for d in &mut diags.0 {
             d.severity = Severity::Error;
-            d.hints.push("this is a warning, made an error by --deny-warnings".into());
+            d.hints
+                .push("this is a warning, made an error by --deny-warnings".into());
         }
         return Err(diags.sorted());
     }
-    Ok(Front { policy, warnings: diags.sorted(), manifest_json })
+    Ok(Front {
+        policy,
+        warnings: diags.sorted(),
+        manifest_json,
+    })
 }
 
-type GrantList = Vec<(capability::Capability, Option<String>, Option<String>, crate::diag::Span)>;
+type GrantList = Vec<(
+    capability::Capability,
+    Option<String>,
+    Option<String>,
+    crate::diag::Span,
+)>;
 
 fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: GrantList) -> Parsed {
     Parsed {
@@ -170,7 +201,14 @@ fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: Gr
 
 fn key_of(f: &Front, opts: &Options) -> String {
     let targets = opts.effective_targets();
-    key::digest(&key::preimage(f.policy.grammar, &targets, opts.strict, opts.deny_warnings, &opts.params, &f.manifest_json))
+    key::digest(&key::preimage(
+        f.policy.grammar,
+        &targets,
+        opts.strict,
+        opts.deny_warnings,
+        &opts.params,
+        &f.manifest_json,
+    ))
 }
 
 /// The content key of a manifest under `opts`, without lowering.
@@ -195,9 +233,12 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
                     for gap in &lowered.envelope.unenforced {
                         let span = f.policy.grants.get(&gap.grant).map(|g| g.span);
                         errors.push(
-                            Diagnostic::error(Code::Unenforced, format!("{}: `{}` is not enforced: {}", t.as_str(), gap.grant, gap.reason))
-                                .at_opt(span)
-                                .hint("drop the grant, pick a target that enforces it, or compile without --strict"),
+                            Diagnostic::error(
+                                Code::Unenforced,
+                                format!("{}: `{}` is not enforced: {}", t.as_str(), gap.grant, gap.reason),
+                            )
+                            .at_opt(span)
+                            .hint("drop the grant, pick a target that enforces it, or compile without --strict"),
                         );
                     }
                 }
@@ -213,7 +254,12 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
     artifacts.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     let index = index_json(&f, &key, opts, &artifacts);
     artifacts.push(Artifact::json("index.json", &index));
-    Ok(Compiled { key, artifacts, warnings: f.warnings, policy: f.policy })
+    Ok(Compiled {
+        key,
+        artifacts,
+        warnings: f.warnings,
+        policy: f.policy,
+    })
 }
 
 fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> Json {
@@ -227,8 +273,14 @@ fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> J
     m.insert("version".to_string(), Json::str(&f.policy.version));
     m.insert("sha256".to_string(), Json::str(key::digest(&f.manifest_json)));
     o.insert("manifest".to_string(), Json::Object(m));
-    o.insert("params".to_string(), Json::Object(opts.params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()));
-    o.insert("targets".to_string(), Json::strs(opts.effective_targets().iter().map(|t| t.as_str())));
+    o.insert(
+        "params".to_string(),
+        Json::Object(opts.params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
+    );
+    o.insert(
+        "targets".to_string(),
+        Json::strs(opts.effective_targets().iter().map(|t| t.as_str())),
+    );
     let mut op = BTreeMap::new();
     op.insert("strict".to_string(), Json::Bool(opts.strict));
     op.insert("deny_warnings".to_string(), Json::Bool(opts.deny_warnings));

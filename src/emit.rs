@@ -20,23 +20,32 @@ fn known_entry(rel: &str) -> bool {
     if rel == "index.json" || rel == "policy.json" {
         return true;
     }
-    Target::ALL.iter().any(|t| {
-        t.files().iter().any(|f| *f == rel || f.split('/').next() == Some(rel))
-    }) || rel == "oci" || rel == "oci/config.json"
+    Target::ALL
+        .iter()
+        .any(|t| t.files().iter().any(|f| *f == rel || f.split('/').next() == Some(rel)))
+        || rel == "oci"
+        || rel == "oci/config.json"
 }
 
 /// Check that an existing `dir` holds only capgate's fixed files.
 fn check_replaceable(dir: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists and is not a directory", dir.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        ));
     }
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
         for entry in fs::read_dir(&d)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             let ft = entry.file_type()?;
             if !known_entry(&rel) || ft.is_symlink() {
                 return Err(io::Error::new(
@@ -60,9 +69,15 @@ fn temp_sibling(dir: &Path, tag: &str) -> io::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = dir.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path has no name"))?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path has no name"))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    Ok(parent.join(format!(".{}.capgate-{tag}-{}-{n}", name.to_string_lossy(), std::process::id())))
+    Ok(parent.join(format!(
+        ".{}.capgate-{tag}-{}-{n}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
 }
 
 fn write_tree(root: &Path, artifacts: &[Artifact]) -> io::Result<()> {
@@ -87,7 +102,14 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both pointers are valid NUL-terminated paths for the call's duration.
     let rc = unsafe {
-        libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
     };
     if rc == 0 {
         Ok(())

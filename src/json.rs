@@ -82,10 +82,7 @@ impl Value {
     /// text, or the whole literal when it had escapes.
     pub fn sub_span(&self, from: usize, to: usize) -> Span {
         match &self.kind {
-            Kind::String {
-                escaped: false,
-                text,
-            } if from <= to && to <= text.len() => {
+            Kind::String { escaped: false, text } if from <= to && to <= text.len() => {
                 let start = self.span.start + 1 + from;
                 Span::new(start, (self.span.start + 1 + to).max(start + 1))
             }
@@ -104,12 +101,7 @@ impl Value {
             },
             Kind::String { text, .. } => Json::Str(text.clone()),
             Kind::Array(items) => Json::Array(items.iter().map(Value::to_json).collect()),
-            Kind::Object(members) => Json::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.text.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Kind::Object(members) => Json::Object(members.iter().map(|(k, v)| (k.text.clone(), v.to_json())).collect()),
         }
     }
 }
@@ -273,7 +265,10 @@ impl<'a> Parser<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, Diagnostic> {
-        let s = self.src.get(self.pos..self.pos + 4).ok_or_else(|| self.err_here("truncated \\u escape"))?;
+        let s = self
+            .src
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err_here("truncated \\u escape"))?;
         let s = std::str::from_utf8(s).map_err(|_| self.err_here("bad \\u escape"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err_here("bad \\u escape: expected 4 hex digits"))?;
         if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -416,7 +411,10 @@ impl<'a> Parser<'a> {
                 self.dups.push(
                     Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{}`", printable(&text)))
                         .at(kspan)
-                        .hint(format!("the first `{}` is at line {l}, column {c}; keep one", printable(&text))),
+                        .hint(format!(
+                            "the first `{}` is at line {l}, column {c}; keep one",
+                            printable(&text)
+                        )),
                 );
             } else {
                 seen.insert(text.clone(), kspan);
@@ -634,12 +632,31 @@ mod tests {
     #[test]
     fn strictness() {
         for bad in [
-            "{\"a\":1,}", "[1,]", "01", "1.", "'a'", "{a:1}", "\"\\ud800\"", "\"a\tb\"", "// x\n1",
-            "nul", "[1] 2", "", "\"\\x\"", "1e", "-",
+            "{\"a\":1,}",
+            "[1,]",
+            "01",
+            "1.",
+            "'a'",
+            "{a:1}",
+            "\"\\ud800\"",
+            "\"a\tb\"",
+            "// x\n1",
+            "nul",
+            "[1] 2",
+            "",
+            "\"\\x\"",
+            "1e",
+            "-",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
-        for good in ["{}", "[]", "-0.5e+3", "\"\\ud83d\\ude00\"", " {\"a\" : [ true , null ] } "] {
+        for good in [
+            "{}",
+            "[]",
+            "-0.5e+3",
+            "\"\\ud83d\\ude00\"",
+            " {\"a\" : [ true , null ] } ",
+        ] {
             assert!(parse(good).is_ok(), "rejected {good:?}");
         }
     }

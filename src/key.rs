@@ -102,7 +102,10 @@ pub fn preimage(
     opts.insert("strict".to_string(), Json::Bool(strict));
     opts.insert("deny_warnings".to_string(), Json::Bool(deny_warnings));
     o.insert("options".to_string(), Json::Object(opts));
-    o.insert("params".to_string(), Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()));
+    o.insert(
+        "params".to_string(),
+        Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
+    );
     o.insert("manifest".to_string(), manifest.clone());
     Json::Object(o)
 }

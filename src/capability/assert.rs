@@ -40,9 +40,11 @@ pub(super) fn parse(src: &Src<'_>, at: usize, grammar: Grammar) -> Result<Capabi
         (_, Some(b)) => (b, at + 8),
         (Grammar::Compat, None) => (rest, at),
         (Grammar::V1, None) => {
-            return Err(Diagnostic::error(Code::BadAction, "an assertion is written assert:require:<id>[:<text>]")
-                .at(src.span(at, src.text.len().max(at + 1)))
-                .hint(format!("write assert:require:{rest}")))
+            return Err(
+                Diagnostic::error(Code::BadAction, "an assertion is written assert:require:<id>[:<text>]")
+                    .at(src.span(at, src.text.len().max(at + 1)))
+                    .hint(format!("write assert:require:{rest}")),
+            )
         }
     };
     let (id, text) = match body.split_once(':') {
@@ -50,12 +52,16 @@ pub(super) fn parse(src: &Src<'_>, at: usize, grammar: Grammar) -> Result<Capabi
         None => (body, None),
     };
     if !valid_id(id) {
-        return Err(Diagnostic::error(Code::BadAssert, format!("`{}` is not a valid assertion id", crate::json::printable(id)))
-            .at(src.span(body_at, body_at + id.len().max(1)))
-            .hint("ids are letters, digits, `.`, `_` and `-`, e.g. postgres.read_only_txn"));
+        return Err(Diagnostic::error(
+            Code::BadAssert,
+            format!("`{}` is not a valid assertion id", crate::json::printable(id)),
+        )
+        .at(src.span(body_at, body_at + id.len().max(1)))
+        .hint("ids are letters, digits, `.`, `_` and `-`, e.g. postgres.read_only_txn"));
     }
     if id.chars().any(char::is_whitespace) {
-        return Err(Diagnostic::error(Code::BadAssert, "an assertion id has whitespace").at(src.span(body_at, body_at + id.len())));
+        return Err(Diagnostic::error(Code::BadAssert, "an assertion id has whitespace")
+            .at(src.span(body_at, body_at + id.len())));
     }
     let text = match text {
         None => None,
@@ -65,16 +71,24 @@ pub(super) fn parse(src: &Src<'_>, at: usize, grammar: Grammar) -> Result<Capabi
                 _ => t,
             };
             if t.contains('"') && grammar == Grammar::Compat {
-                return Err(Diagnostic::error(Code::BadAssert, "unbalanced quotes in an assertion text")
-                    .at(src.span(body_at, src.text.len())));
+                return Err(
+                    Diagnostic::error(Code::BadAssert, "unbalanced quotes in an assertion text")
+                        .at(src.span(body_at, src.text.len())),
+                );
             }
             if t.trim().is_empty() || t.trim() != t || t.len() > 1024 {
-                return Err(Diagnostic::error(Code::BadAssert, "an assertion text is empty, padded with spaces or longer than 1024 bytes")
-                    .at(src.span(body_at + id.len(), src.text.len()))
-                    .hint("write assert:require:<id>:<one line of text>"));
+                return Err(Diagnostic::error(
+                    Code::BadAssert,
+                    "an assertion text is empty, padded with spaces or longer than 1024 bytes",
+                )
+                .at(src.span(body_at + id.len(), src.text.len()))
+                .hint("write assert:require:<id>:<one line of text>"));
             }
             Some(t.to_string())
         }
     };
-    Ok(Capability::Assert(Assertion { id: id.to_string(), text }))
+    Ok(Capability::Assert(Assertion {
+        id: id.to_string(),
+        text,
+    }))
 }

@@ -31,8 +31,11 @@ fn source(s: &str) -> Option<ClockSource> {
 }
 
 fn unknown(s: &str) -> Diagnostic {
-    Diagnostic::error(Code::BadClock, format!("unknown clock source `{}`", crate::json::printable(s)))
-        .hint("sources: system, tzdata")
+    Diagnostic::error(
+        Code::BadClock,
+        format!("unknown clock source `{}`", crate::json::printable(s)),
+    )
+    .hint("sources: system, tzdata")
 }
 
 pub(super) fn parse(p: &Parts<'_>) -> Result<ClockSource, Diagnostic> {

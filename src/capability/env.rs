@@ -56,14 +56,65 @@ impl fmt::Display for EnvGrant {
 /// Variables that change how a loader or interpreter runs code, matched on
 /// the upper-cased name; entries ending in `*` are prefixes.
 pub const SENSITIVE_NAMES: &[&str] = &[
-    "LD_*", "DYLD_*", "NODE_OPTIONS", "NODE_PATH", "NODE_EXTRA_CA_CERTS", "PYTHONPATH", "PYTHONSTARTUP",
-    "PYTHONHOME", "PYTHONINSPECT", "PYTHONUSERBASE", "PYTHONWARNINGS", "BASH_ENV", "ENV", "BASH_FUNC_*", "SHELLOPTS",
-    "PS4", "PERL5OPT", "PERL5LIB", "PERLLIB", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS",
-    "JDK_JAVA_OPTIONS", "CLASSPATH", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF",
-    "MALLOC_*", "GLIBC_TUNABLES", "GIT_SSH_COMMAND", "GIT_SSH", "GIT_EXEC_PATH", "GIT_CONFIG_*", "GIT_ASKPASS",
-    "SSH_ASKPASS", "SSH_AUTH_SOCK", "PROMPT_COMMAND", "IFS", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LUA_INIT*", "LUA_PATH*", "LUA_CPATH*",
-    "TCLLIBPATH", "R_PROFILE*", "OPENSSL_CONF", "OPENSSL_ENGINES", "DOTNET_STARTUP_HOOKS", "CORECLR_*", "COR_*",
+    "LD_*",
+    "DYLD_*",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "NODE_EXTRA_CA_CERTS",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PYTHONINSPECT",
+    "PYTHONUSERBASE",
+    "PYTHONWARNINGS",
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "SHELLOPTS",
+    "PS4",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "GCONV_PATH",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "RESOLV_HOST_CONF",
+    "MALLOC_*",
+    "GLIBC_TUNABLES",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH",
+    "GIT_EXEC_PATH",
+    "GIT_CONFIG_*",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "SSH_AUTH_SOCK",
+    "PROMPT_COMMAND",
+    "IFS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "LUA_INIT*",
+    "LUA_PATH*",
+    "LUA_CPATH*",
+    "TCLLIBPATH",
+    "R_PROFILE*",
+    "OPENSSL_CONF",
+    "OPENSSL_ENGINES",
+    "DOTNET_STARTUP_HOOKS",
+    "CORECLR_*",
+    "COR_*",
 ];
 
 /// True if the variable is a loader or interpreter hook.
@@ -89,9 +140,11 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<EnvGrant, Diagnostic> {
     let sensitive = p.sensitive_allowed()?;
     let action = if actions.contains(&"set") {
         if actions.len() > 1 {
-            return Err(Diagnostic::error(Code::BadAction, "`set` cannot be combined with other env actions")
-                .at(p.span_actions())
-                .hint("a variable is either fixed (set) or passed from the launcher (read/inject)"));
+            return Err(
+                Diagnostic::error(Code::BadAction, "`set` cannot be combined with other env actions")
+                    .at(p.span_actions())
+                    .hint("a variable is either fixed (set) or passed from the launcher (read/inject)"),
+            );
         }
         EnvAction::Set
     } else if actions.contains(&"inject") {
@@ -104,9 +157,12 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<EnvGrant, Diagnostic> {
         None => (p.scope, None),
     };
     if !valid_name(name) {
-        return Err(Diagnostic::error(Code::BadEnvName, format!("`{}` is not a valid variable name", crate::json::printable(name)))
-            .at(p.span_in_scope(0, name.len().max(1)))
-            .hint("names are letters, digits and `_`, not starting with a digit"));
+        return Err(Diagnostic::error(
+            Code::BadEnvName,
+            format!("`{}` is not a valid variable name", crate::json::printable(name)),
+        )
+        .at(p.span_in_scope(0, name.len().max(1)))
+        .hint("names are letters, digits and `_`, not starting with a digit"));
     }
     match (action, value) {
         (EnvAction::Set, None) => {
@@ -132,7 +188,12 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<EnvGrant, Diagnostic> {
         .at(p.span_in_scope(0, name.len()))
         .hint("add ?sensitive=allow if the server truly needs it"));
     }
-    Ok(EnvGrant { name: name.to_string(), action, value: value.map(str::to_string), sensitive })
+    Ok(EnvGrant {
+        name: name.to_string(),
+        action,
+        value: value.map(str::to_string),
+        sensitive,
+    })
 }
 
 #[cfg(test)]
@@ -145,8 +206,14 @@ mod tests {
         assert_eq!(parse_str("env:set:MODE=fast").unwrap().to_string(), "env:set:MODE=fast");
         assert_eq!(parse_str("env:read:http_proxy").unwrap_err().code, Code::SensitiveEnv);
         assert_eq!(parse_str("env:inject:LD_PRELOAD").unwrap_err().code, Code::SensitiveEnv);
-        assert_eq!(parse_str("env:set:NODE_OPTIONS=--require=/x").unwrap_err().code, Code::SensitiveEnv);
-        assert_eq!(parse_str("env:read:ld_preload?sensitive=allow").unwrap().to_string(), "env:read:ld_preload?sensitive=allow");
+        assert_eq!(
+            parse_str("env:set:NODE_OPTIONS=--require=/x").unwrap_err().code,
+            Code::SensitiveEnv
+        );
+        assert_eq!(
+            parse_str("env:read:ld_preload?sensitive=allow").unwrap().to_string(),
+            "env:read:ld_preload?sensitive=allow"
+        );
         assert_eq!(parse_str("env:inject:A=b").unwrap_err().code, Code::BadEnvValue);
         assert_eq!(parse_str("env:set:A").unwrap_err().code, Code::BadEnvValue);
         assert_eq!(parse_str("env:set,read:A=b").unwrap_err().code, Code::BadAction);

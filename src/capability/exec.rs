@@ -18,7 +18,14 @@ pub struct ExecGrant {
 impl fmt::Display for ExecGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "exec:spawn:{}", self.program)?;
-        write_refinements(f, if self.nested_sandbox { &[("nestedSandbox", "true")] } else { &[] })
+        write_refinements(
+            f,
+            if self.nested_sandbox {
+                &[("nestedSandbox", "true")]
+            } else {
+                &[]
+            },
+        )
     }
 }
 
@@ -40,14 +47,24 @@ pub(super) fn parse(p: &Parts<'_>, grammar: Grammar) -> Result<ExecGrant, Diagno
             && !prog.starts_with('-')
             && prog.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
         if !ok {
-            return Err(Diagnostic::error(Code::BadExec, format!("`{}` is not a program name or absolute path", crate::json::printable(prog)))
-                .at(p.span_scope())
-                .hint("write a bare name (git) or an absolute path (/usr/bin/git)"));
+            return Err(Diagnostic::error(
+                Code::BadExec,
+                format!(
+                    "`{}` is not a program name or absolute path",
+                    crate::json::printable(prog)
+                ),
+            )
+            .at(p.span_scope())
+            .hint("write a bare name (git) or an absolute path (/usr/bin/git)"));
         }
     }
     if prog.contains('*') {
-        return Err(Diagnostic::error(Code::BadExec, "exec grants name one program; globs are not allowed")
-            .at(p.span_scope()));
+        return Err(
+            Diagnostic::error(Code::BadExec, "exec grants name one program; globs are not allowed").at(p.span_scope()),
+        );
     }
-    Ok(ExecGrant { program: prog.to_string(), nested_sandbox: nested })
+    Ok(ExecGrant {
+        program: prog.to_string(),
+        nested_sandbox: nested,
+    })
 }

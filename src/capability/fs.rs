@@ -125,18 +125,29 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<FsGrant, Diagnostic> {
     };
     check_absolute(path, &|a, b| p.span_in_scope(a, b))?;
     if let Some(i) = path.find(['*', '[', ']', '{', '}']) {
-        return Err(Diagnostic::error(Code::BadGlob, "only a trailing `/**` (subtree) or `/*` (children) glob is supported")
-            .at(p.span_in_scope(i, i + 1))
-            .hint("bind mounts cannot express mid-path or character-class globs; name each directory"));
+        return Err(Diagnostic::error(
+            Code::BadGlob,
+            "only a trailing `/**` (subtree) or `/*` (children) glob is supported",
+        )
+        .at(p.span_in_scope(i, i + 1))
+        .hint("bind mounts cannot express mid-path or character-class globs; name each directory"));
     }
     if !sensitive {
         if let Some(why) = sensitive_reason(path) {
-            return Err(Diagnostic::error(Code::SensitivePath, format!("`{path}` is sensitive: {why}"))
-                .at(p.span_scope())
-                .hint("grant a narrower path, or add ?sensitive=allow if the server truly needs it"));
+            return Err(
+                Diagnostic::error(Code::SensitivePath, format!("`{path}` is sensitive: {why}"))
+                    .at(p.span_scope())
+                    .hint("grant a narrower path, or add ?sensitive=allow if the server truly needs it"),
+            );
         }
     }
-    Ok(FsGrant { path: path.to_string(), glob, actions, optional, sensitive })
+    Ok(FsGrant {
+        path: path.to_string(),
+        glob,
+        actions,
+        optional,
+        sensitive,
+    })
 }
 
 #[cfg(test)]
@@ -147,17 +158,33 @@ mod tests {
 
     #[test]
     fn globs() {
-        let Capability::Fs(g) = parse_str("fs:read:/data/**").unwrap() else { panic!() };
+        let Capability::Fs(g) = parse_str("fs:read:/data/**").unwrap() else {
+            panic!()
+        };
         assert_eq!((g.path.as_str(), g.glob), ("/data", Glob::Subtree));
-        let Capability::Fs(g) = parse_str("fs:read:/data/*").unwrap() else { panic!() };
+        let Capability::Fs(g) = parse_str("fs:read:/data/*").unwrap() else {
+            panic!()
+        };
         assert_eq!(g.glob, Glob::Children);
         assert_eq!(parse_str("fs:read:/**").unwrap_err().code, Code::SensitivePath);
-        assert_eq!(parse_str("fs:read:/**?sensitive=allow").unwrap().to_string(), "fs:read:/**?sensitive=allow");
+        assert_eq!(
+            parse_str("fs:read:/**?sensitive=allow").unwrap().to_string(),
+            "fs:read:/**?sensitive=allow"
+        );
         assert_eq!(parse_str("fs:read:/home/*/proj").unwrap_err().code, Code::BadGlob);
         assert_eq!(parse_str("fs:read:/data/[ab]").unwrap_err().code, Code::BadGlob);
-        assert_eq!(parse_str("fs:read:/data/a:b").unwrap_err().code, Code::UnsupportedPathCharacter);
-        assert_eq!(parse_str("fs:read:/srv/me/.ssh/**").unwrap_err().code, Code::SensitivePath);
-        assert_eq!(parse_str("fs:read:/var/run/docker.sock").unwrap_err().code, Code::SensitivePath);
+        assert_eq!(
+            parse_str("fs:read:/data/a:b").unwrap_err().code,
+            Code::UnsupportedPathCharacter
+        );
+        assert_eq!(
+            parse_str("fs:read:/srv/me/.ssh/**").unwrap_err().code,
+            Code::SensitivePath
+        );
+        assert_eq!(
+            parse_str("fs:read:/var/run/docker.sock").unwrap_err().code,
+            Code::SensitivePath
+        );
         assert_eq!(parse_str("fs:read:/proc/1/root").unwrap_err().code, Code::SensitivePath);
     }
 }

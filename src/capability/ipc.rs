@@ -83,12 +83,19 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<IpcGrant, Diagnostic> {
             IpcEndpoint::Unix(path.to_string())
         }
         other => {
-            return Err(Diagnostic::error(Code::BadIpc, format!("unknown IPC endpoint `{}`", crate::json::printable(other)))
-                .at(p.span_scope())
-                .hint("endpoints: x11, wayland, dbus:session, dbus:system, unix:/absolute/path"))
+            return Err(Diagnostic::error(
+                Code::BadIpc,
+                format!("unknown IPC endpoint `{}`", crate::json::printable(other)),
+            )
+            .at(p.span_scope())
+            .hint("endpoints: x11, wayland, dbus:session, dbus:system, unix:/absolute/path"))
         }
     };
-    Ok(IpcGrant { endpoint, sensitive, optional })
+    Ok(IpcGrant {
+        endpoint,
+        sensitive,
+        optional,
+    })
 }
 
 #[cfg(test)]
@@ -98,8 +105,14 @@ mod tests {
 
     #[test]
     fn ipc() {
-        assert_eq!(parse_str("ipc:connect:unix:/var/run/docker.sock").unwrap_err().code, Code::SensitivePath);
-        assert_eq!(parse_str("ipc:connect:unix:/srv/app/app.sock").unwrap().to_string(), "ipc:connect:unix:/srv/app/app.sock");
+        assert_eq!(
+            parse_str("ipc:connect:unix:/var/run/docker.sock").unwrap_err().code,
+            Code::SensitivePath
+        );
+        assert_eq!(
+            parse_str("ipc:connect:unix:/srv/app/app.sock").unwrap().to_string(),
+            "ipc:connect:unix:/srv/app/app.sock"
+        );
         assert_eq!(parse_str("ipc:connect:dbus:user").unwrap_err().code, Code::BadIpc);
         assert_eq!(parse_str("ipc:connect:unix:rel").unwrap_err().code, Code::RelativePath);
     }

@@ -65,7 +65,8 @@ impl fmt::Display for Limit {
 }
 
 fn number(s: &str) -> Option<u64> {
-    let ok = !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
+    let ok =
+        !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
     ok.then(|| s.parse().ok()).flatten().filter(|n| *n > 0)
 }
 
@@ -87,26 +88,47 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<Limit, Diagnostic> {
             .hint("limits: memory=512MiB, pids=256, cpu=500m, nofile=1024, tmpfs=64MiB"));
     };
     let bad = |hint: &str| {
-        Diagnostic::error(Code::BadLimit, format!("`{}` is not a valid {name} limit", crate::json::printable(value)))
-            .at(p.span_in_scope(name.len() + 1, p.scope.len()))
-            .hint(hint.to_string())
+        Diagnostic::error(
+            Code::BadLimit,
+            format!("`{}` is not a valid {name} limit", crate::json::printable(value)),
+        )
+        .at(p.span_in_scope(name.len() + 1, p.scope.len()))
+        .hint(hint.to_string())
     };
     let limit = match name {
-        "memory" => Limit::Memory(parse_bytes(value).filter(|b| *b >= 1 << 20).ok_or_else(|| bad("write a size of at least 1MiB with a unit: 512MiB, 2GiB"))?),
+        "memory" => Limit::Memory(
+            parse_bytes(value)
+                .filter(|b| *b >= 1 << 20)
+                .ok_or_else(|| bad("write a size of at least 1MiB with a unit: 512MiB, 2GiB"))?,
+        ),
         "tmpfs" => Limit::Tmpfs(parse_bytes(value).ok_or_else(|| bad("write a size with a unit: 64MiB"))?),
-        "pids" => Limit::Pids(number(value).filter(|n| *n <= 4_194_304).ok_or_else(|| bad("write a positive count: 256"))?),
-        "nofile" => Limit::Nofile(number(value).filter(|n| *n <= 1 << 20).ok_or_else(|| bad("write a positive count: 1024"))?),
+        "pids" => Limit::Pids(
+            number(value)
+                .filter(|n| *n <= 4_194_304)
+                .ok_or_else(|| bad("write a positive count: 256"))?,
+        ),
+        "nofile" => Limit::Nofile(
+            number(value)
+                .filter(|n| *n <= 1 << 20)
+                .ok_or_else(|| bad("write a positive count: 1024"))?,
+        ),
         "cpu" => {
             let m = match value.strip_suffix('m') {
                 Some(n) => number(n),
                 None => number(value).and_then(|c| c.checked_mul(1000)),
             };
-            Limit::Cpu(m.filter(|m| *m <= 1_024_000).ok_or_else(|| bad("write millicores (500m) or whole cores (2)"))?)
+            Limit::Cpu(
+                m.filter(|m| *m <= 1_024_000)
+                    .ok_or_else(|| bad("write millicores (500m) or whole cores (2)"))?,
+            )
         }
         other => {
-            return Err(Diagnostic::error(Code::BadLimit, format!("unknown limit `{}`", crate::json::printable(other)))
-                .at(p.span_in_scope(0, name.len().max(1)))
-                .hint("limits: memory, pids, cpu, nofile, tmpfs"))
+            return Err(Diagnostic::error(
+                Code::BadLimit,
+                format!("unknown limit `{}`", crate::json::printable(other)),
+            )
+            .at(p.span_in_scope(0, name.len().max(1)))
+            .hint("limits: memory, pids, cpu, nofile, tmpfs"))
         }
     };
     Ok(limit)
@@ -119,11 +141,31 @@ mod tests {
 
     #[test]
     fn limits() {
-        assert_eq!(parse_str("limit:set:cpu=1500m").unwrap().to_string(), "limit:set:cpu=1500m");
+        assert_eq!(
+            parse_str("limit:set:cpu=1500m").unwrap().to_string(),
+            "limit:set:cpu=1500m"
+        );
         assert_eq!(parse_str("limit:set:cpu=2").unwrap().to_string(), "limit:set:cpu=2");
-        assert_eq!(parse_str("limit:set:tmpfs=1536KiB").unwrap().to_string(), "limit:set:tmpfs=1536KiB");
-        for bad in ["memory=512", "memory=0MiB", "memory=1KiB", "pids=-1", "pids=0", "cpu=0.5", "nofile=1e3", "swap=1", "memory=99999999999GiB"] {
-            assert_eq!(parse_str(&format!("limit:set:{bad}")).unwrap_err().code, Code::BadLimit, "{bad}");
+        assert_eq!(
+            parse_str("limit:set:tmpfs=1536KiB").unwrap().to_string(),
+            "limit:set:tmpfs=1536KiB"
+        );
+        for bad in [
+            "memory=512",
+            "memory=0MiB",
+            "memory=1KiB",
+            "pids=-1",
+            "pids=0",
+            "cpu=0.5",
+            "nofile=1e3",
+            "swap=1",
+            "memory=99999999999GiB",
+        ] {
+            assert_eq!(
+                parse_str(&format!("limit:set:{bad}")).unwrap_err().code,
+                Code::BadLimit,
+                "{bad}"
+            );
         }
     }
 }

@@ -117,12 +117,16 @@ impl Parts<'_> {
         let mut out = Vec::new();
         let mut at = 0;
         for a in self.actions.split(',') {
-            let span = self.src.span(self.actions_at + at, self.actions_at + at + a.len().max(1));
+            let span = self
+                .src
+                .span(self.actions_at + at, self.actions_at + at + a.len().max(1));
             at += a.len() + 1;
             if a.is_empty() {
-                return Err(Diagnostic::error(Code::BadAction, format!("empty action in `{}`", self.kind))
-                    .at(span)
-                    .hint(format!("`{}` actions: {}", self.kind, allowed.join(", "))));
+                return Err(
+                    Diagnostic::error(Code::BadAction, format!("empty action in `{}`", self.kind))
+                        .at(span)
+                        .hint(format!("`{}` actions: {}", self.kind, allowed.join(", "))),
+                );
             }
             match allowed.iter().find(|x| **x == a) {
                 Some(x) => {
@@ -137,7 +141,11 @@ impl Parts<'_> {
                     )
                     .at(span);
                     d = match crate::manifest::closest(a, allowed) {
-                        Some(best) => d.hint(format!("did you mean `{best}`? `{}` actions: {}", self.kind, allowed.join(", "))),
+                        Some(best) => d.hint(format!(
+                            "did you mean `{best}`? `{}` actions: {}",
+                            self.kind,
+                            allowed.join(", ")
+                        )),
                         None => d.hint(format!("`{}` actions: {}", self.kind, allowed.join(", "))),
                     };
                     return Err(d);
@@ -208,7 +216,11 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
     for (i, c) in text.char_indices() {
         let bad = is_forbidden_char(c) || (c.is_whitespace() && !is_assert);
         if bad {
-            let what = if c.is_whitespace() && !c.is_control() { "whitespace" } else { "the character" };
+            let what = if c.is_whitespace() && !c.is_control() {
+                "whitespace"
+            } else {
+                "the character"
+            };
             return Err(Diagnostic::error(
                 Code::ForbiddenCharacter,
                 format!("capability contains {what} U+{:04X}", c as u32),
@@ -226,8 +238,11 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
         return Err(malformed(src, "capability has no `:`"));
     };
     if !KINDS.contains(&kind) {
-        let mut d = Diagnostic::error(Code::UnknownKind, format!("unknown capability kind `{}`", crate::json::printable(kind)))
-            .at(src.span(0, kind_end.max(1)));
+        let mut d = Diagnostic::error(
+            Code::UnknownKind,
+            format!("unknown capability kind `{}`", crate::json::printable(kind)),
+        )
+        .at(src.span(0, kind_end.max(1)));
         d = match crate::manifest::closest(kind, KINDS) {
             Some(best) => d.hint(format!("did you mean `{best}`?")),
             None => d.hint(format!("kinds: {}", KINDS.join(", "))),
@@ -245,7 +260,10 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
     }
 
     let Some(rel) = text[after_kind..].find(':') else {
-        return Err(malformed(src, &format!("`{kind}` capability needs `{kind}:<actions>:<scope>`")));
+        return Err(malformed(
+            src,
+            &format!("`{kind}` capability needs `{kind}:<actions>:<scope>`"),
+        ));
     };
     let actions_at = after_kind;
     let actions = &text[after_kind..after_kind + rel];
@@ -258,11 +276,22 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
         }
     };
     if scope.is_empty() {
-        return Err(Diagnostic::error(Code::MalformedCapability, format!("`{kind}` capability has an empty scope"))
-            .at(src.span(scope_at.min(text.len()), scope_at + 1))
-            .hint(scope_hint(kind)));
+        return Err(Diagnostic::error(
+            Code::MalformedCapability,
+            format!("`{kind}` capability has an empty scope"),
+        )
+        .at(src.span(scope_at.min(text.len()), scope_at + 1))
+        .hint(scope_hint(kind)));
     }
-    let parts = Parts { kind, actions, actions_at, scope, scope_at, refinements, src };
+    let parts = Parts {
+        kind,
+        actions,
+        actions_at,
+        scope,
+        scope_at,
+        refinements,
+        src,
+    };
     match kind {
         "fs" => fs::parse(&parts).map(Capability::Fs),
         "net" => net::parse(&parts, grammar).map(Capability::Net),
@@ -310,13 +339,18 @@ fn parse_refinements(src: &Src<'_>, at: usize) -> Result<Refinements, Diagnostic
         };
         let (k, v) = (&pair[..eq], &pair[eq + 1..]);
         if k.is_empty() || v.is_empty() {
-            return Err(Diagnostic::error(Code::BadRefinement, "refinement with an empty key or value")
-                .at(span)
-                .hint("refinements are ?key=value&key=value"));
+            return Err(
+                Diagnostic::error(Code::BadRefinement, "refinement with an empty key or value")
+                    .at(span)
+                    .hint("refinements are ?key=value&key=value"),
+            );
         }
         if out.pairs.contains_key(k) {
-            return Err(Diagnostic::error(Code::BadRefinement, format!("refinement `{}` is given twice", crate::json::printable(k)))
-                .at(span));
+            return Err(Diagnostic::error(
+                Code::BadRefinement,
+                format!("refinement `{}` is given twice", crate::json::printable(k)),
+            )
+            .at(span));
         }
         out.pairs.insert(k.to_string(), (v.to_string(), off, off + pair.len()));
         off += pair.len() + 1;
@@ -359,25 +393,43 @@ mod tests {
     #[test]
     fn canonical_forms() {
         assert_eq!(canon("fs:write,read:/data/**"), "fs:read,write:/data/**");
-        assert_eq!(canon("fs:read:/data?sensitive=allow&optional=true"), "fs:read:/data?optional=true&sensitive=allow");
+        assert_eq!(
+            canon("fs:read:/data?sensitive=allow&optional=true"),
+            "fs:read:/data?optional=true&sensitive=allow"
+        );
         assert_eq!(canon("fs:read:/data?optional=false"), "fs:read:/data");
-        assert_eq!(canon("net:connect:API.GitHub.com:443"), "net:connect:api.github.com:443");
+        assert_eq!(
+            canon("net:connect:API.GitHub.com:443"),
+            "net:connect:api.github.com:443"
+        );
         assert_eq!(canon("net:connect:[2001:DB8::1]:443"), "net:connect:[2001:db8::1]:443");
         assert_eq!(canon("net:connect:*:*?proto=tcp"), "net:connect:*:*");
         assert_eq!(canon("env:inject,read:TOKEN"), "env:inject:TOKEN");
         assert_eq!(canon("clock:tzdata"), "clock:read:tzdata");
         assert_eq!(canon("limit:set:memory=512MiB"), "limit:set:memory=512MiB");
         assert_eq!(canon("limit:set:memory=1024MiB"), "limit:set:memory=1GiB");
-        assert_eq!(canon("assert:require:x.y:some text: here?"), "assert:require:x.y:some text: here?");
-        assert_eq!(canon("ipc:connect:unix:/run/x.sock?sensitive=allow"), "ipc:connect:unix:/run/x.sock?sensitive=allow");
+        assert_eq!(
+            canon("assert:require:x.y:some text: here?"),
+            "assert:require:x.y:some text: here?"
+        );
+        assert_eq!(
+            canon("ipc:connect:unix:/run/x.sock?sensitive=allow"),
+            "ipc:connect:unix:/run/x.sock?sensitive=allow"
+        );
     }
 
     #[test]
     fn compat_forms() {
         let c = |s: &str| parse_compat(s).unwrap().to_string();
         assert_eq!(c("net:connect:api.github.com"), "net:connect:api.github.com:*");
-        assert_eq!(c("assert:pg.ro:\"all queries: READ ONLY\""), "assert:require:pg.ro:all queries: READ ONLY");
-        assert_eq!(c("exec:spawn:chromium?nestedSandbox=1"), "exec:spawn:chromium?nestedSandbox=true");
+        assert_eq!(
+            c("assert:pg.ro:\"all queries: READ ONLY\""),
+            "assert:require:pg.ro:all queries: READ ONLY"
+        );
+        assert_eq!(
+            c("exec:spawn:chromium?nestedSandbox=1"),
+            "exec:spawn:chromium?nestedSandbox=true"
+        );
         assert_eq!(c("clock:tzdata"), "clock:read:tzdata");
         assert_eq!(parse_compat("fs:read:\"/x\"").unwrap_err().code, Code::RelativePath);
     }
@@ -397,7 +449,10 @@ mod tests {
         assert_eq!(code("fs:read:/workspace?nestedSandbox=1"), Code::BadRefinement);
         assert_eq!(code("exec:spawn:chromium?nestedSandbox=yes"), Code::BadRefinement);
         // squid newline / nft quote injection
-        assert_eq!(code("net:connect:api.github.com\nhttp_access allow all:443"), Code::ForbiddenCharacter);
+        assert_eq!(
+            code("net:connect:api.github.com\nhttp_access allow all:443"),
+            Code::ForbiddenCharacter
+        );
         assert_eq!(code("net:connect:\"::/0 accept\":443"), Code::ForbiddenCharacter);
         assert_eq!(code("net:connect:\"::/0\":443"), Code::BadHost);
         assert_eq!(code("net:connect:a b:443"), Code::ForbiddenCharacter);

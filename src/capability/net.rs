@@ -150,7 +150,13 @@ pub(super) fn parse(p: &Parts<'_>, grammar: Grammar) -> Result<NetGrant, Diagnos
     let actions = p
         .actions(&["connect", "listen"])?
         .into_iter()
-        .map(|a| if a == "connect" { NetAction::Connect } else { NetAction::Listen })
+        .map(|a| {
+            if a == "connect" {
+                NetAction::Connect
+            } else {
+                NetAction::Listen
+            }
+        })
         .collect();
     p.refinement_keys(&["proto", "private"])?;
     let proto = match p.refinement("proto", &["tcp", "udp"])?.as_deref() {
@@ -211,7 +217,13 @@ pub(super) fn parse(p: &Parts<'_>, grammar: Grammar) -> Result<NetGrant, Diagnos
             .at(p.span_in_scope(host_at, host_at + host_text.len().max(1)))
             .hint(hint)
     })?;
-    Ok(NetGrant { actions, host, ports, proto, private })
+    Ok(NetGrant {
+        actions,
+        host,
+        ports,
+        proto,
+        private,
+    })
 }
 
 fn parse_ports(t: &str) -> Option<PortRange> {
@@ -220,7 +232,10 @@ fn parse_ports(t: &str) -> Option<PortRange> {
     }
     let one = |s: &str| -> Option<u16> {
         let ok = !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
-        ok.then(|| s.parse::<u32>().ok()).flatten().filter(|n| (1..=65535).contains(n)).map(|n| n as u16)
+        ok.then(|| s.parse::<u32>().ok())
+            .flatten()
+            .filter(|n| (1..=65535).contains(n))
+            .map(|n| n as u16)
     };
     match t.split_once('-') {
         None => one(t).map(|n| PortRange { lo: n, hi: n }),
@@ -237,13 +252,18 @@ type HostError = (Code, String, String);
 pub fn parse_host(t: &str) -> Result<Host, HostError> {
     let pr = crate::json::printable(t);
     if t.is_empty() {
-        return Err((Code::BadHost, "the host is empty".into(), "write a DNS name, *.domain, *, an IP or a CIDR".into()));
+        return Err((
+            Code::BadHost,
+            "the host is empty".into(),
+            "write a DNS name, *.domain, *, an IP or a CIDR".into(),
+        ));
     }
     if !t.is_ascii() {
         return Err((
             Code::NonAsciiHost,
             format!("host `{pr}` has non-ASCII characters"),
-            "write internationalized names in punycode (xn--...); look-alike letters from other scripts are rejected".into(),
+            "write internationalized names in punycode (xn--...); look-alike letters from other scripts are rejected"
+                .into(),
         ));
     }
     if t == "*" {
@@ -255,7 +275,11 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
             None => (inner, None),
         };
         let ip: Ipv6Addr = addr.parse().map_err(|_| {
-            (Code::BadHost, format!("`{pr}` is not an IPv6 address"), "write [2001:db8::1] (no zone ids)".to_string())
+            (
+                Code::BadHost,
+                format!("`{pr}` is not an IPv6 address"),
+                "write [2001:db8::1] (no zone ids)".to_string(),
+            )
         })?;
         return match len {
             None => Ok(Host::Ip(IpAddr::V6(ip))),
@@ -264,13 +288,23 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
     }
     if let Some((addr, len)) = t.split_once('/') {
         let ip = parse_ipv4(addr).ok_or_else(|| {
-            (Code::BadCidr, format!("`{pr}` is not a CIDR block"), "write 10.0.0.0/8, or [2001:db8::/32] for IPv6".to_string())
+            (
+                Code::BadCidr,
+                format!("`{pr}` is not a CIDR block"),
+                "write 10.0.0.0/8, or [2001:db8::/32] for IPv6".to_string(),
+            )
         })?;
         return cidr(IpAddr::V4(ip), len, 32, &pr);
     }
     let lower = t.to_ascii_lowercase();
     if let Some(suffix) = lower.strip_prefix("*.") {
-        check_name(suffix).map_err(|m| (Code::BadHost, format!("`{pr}`: {m}"), "a wildcard is `*.` followed by a DNS name".to_string()))?;
+        check_name(suffix).map_err(|m| {
+            (
+                Code::BadHost,
+                format!("`{pr}`: {m}"),
+                "a wildcard is `*.` followed by a DNS name".to_string(),
+            )
+        })?;
         if !suffix.contains('.') {
             return Err((
                 Code::BadHost,
@@ -281,10 +315,17 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
         return Ok(Host::Wildcard(suffix.to_string()));
     }
     if t.contains('*') {
-        return Err((Code::BadHost, format!("`{pr}` has a `*` in the wrong place"), "only a leading `*.` or a lone `*` is allowed".into()));
+        return Err((
+            Code::BadHost,
+            format!("`{pr}` has a `*` in the wrong place"),
+            "only a leading `*.` or a lone `*` is allowed".into(),
+        ));
     }
     let last = lower.rsplit('.').next().unwrap_or("");
-    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit() || b == b'x') && last.bytes().any(|b| b.is_ascii_digit()) {
+    if !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit() || b == b'x')
+        && last.bytes().any(|b| b.is_ascii_digit())
+    {
         // Looks numeric: must be a strict dotted-quad IPv4 address.
         return parse_ipv4(&lower).map(|ip| Host::Ip(IpAddr::V4(ip))).ok_or_else(|| {
             (
@@ -294,13 +335,29 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
             )
         });
     }
-    check_name(&lower).map_err(|m| (Code::BadHost, format!("`{pr}`: {m}"), "hosts are DNS names (RFC 1123): letters, digits, `-` and `.`".to_string()))?;
+    check_name(&lower).map_err(|m| {
+        (
+            Code::BadHost,
+            format!("`{pr}`: {m}"),
+            "hosts are DNS names (RFC 1123): letters, digits, `-` and `.`".to_string(),
+        )
+    })?;
     Ok(Host::Name(lower))
 }
 
 fn cidr(ip: IpAddr, len: &str, max: u8, pr: &str) -> Result<Host, HostError> {
-    let bad = || (Code::BadCidr, format!("`{pr}` is not a CIDR block"), format!("the prefix length is 0-{max} without leading zeros"));
-    if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) || (len.len() > 1 && len.starts_with('0')) {
+    let bad = || {
+        (
+            Code::BadCidr,
+            format!("`{pr}` is not a CIDR block"),
+            format!("the prefix length is 0-{max} without leading zeros"),
+        )
+    };
+    if len.is_empty()
+        || len.len() > 3
+        || !len.bytes().all(|b| b.is_ascii_digit())
+        || (len.len() > 1 && len.starts_with('0'))
+    {
         return Err(bad());
     }
     let l: u8 = len.parse().map_err(|_| bad())?;
@@ -313,7 +370,11 @@ fn cidr(ip: IpAddr, len: &str, max: u8, pr: &str) -> Result<Host, HostError> {
             IpAddr::V4(a) => format!("{a}/{l}"),
             IpAddr::V6(a) => format!("[{}/{l}]", v6(&a)),
         };
-        return Err((Code::BadCidr, format!("`{pr}` has host bits set"), format!("did you mean {shown}?")));
+        return Err((
+            Code::BadCidr,
+            format!("`{pr}` has host bits set"),
+            format!("did you mean {shown}?"),
+        ));
     }
     Ok(Host::Cidr(ip, l))
 }
@@ -374,7 +435,10 @@ fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
     }
     let mut octets = [0u8; 4];
     for (i, p) in parts.iter().enumerate() {
-        let ok = !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) && !(p.len() > 1 && p.starts_with('0'));
+        let ok = !p.is_empty()
+            && p.len() <= 3
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && !(p.len() > 1 && p.starts_with('0'));
         if !ok {
             return None;
         }
@@ -450,12 +514,16 @@ pub const SPECIAL_V6: &[(Ipv6Addr, u8)] = &[
 /// True if `ip` lies in a special range (v4-mapped IPv6 is judged by its IPv4).
 pub fn is_special(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(a) => SPECIAL_V4.iter().any(|(n, l)| network(IpAddr::V4(a), *l) == IpAddr::V4(*n)),
+        IpAddr::V4(a) => SPECIAL_V4
+            .iter()
+            .any(|(n, l)| network(IpAddr::V4(a), *l) == IpAddr::V4(*n)),
         IpAddr::V6(a) => {
             if let Some(v4) = a.to_ipv4_mapped() {
                 return is_special(IpAddr::V4(v4));
             }
-            SPECIAL_V6.iter().any(|(n, l)| network(IpAddr::V6(a), *l) == IpAddr::V6(*n))
+            SPECIAL_V6
+                .iter()
+                .any(|(n, l)| network(IpAddr::V6(a), *l) == IpAddr::V6(*n))
         }
     }
 }
@@ -467,27 +535,75 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(parse_host("API.Example.COM").unwrap(), Host::Name("api.example.com".into()));
-        assert_eq!(parse_host("*.example.com").unwrap(), Host::Wildcard("example.com".into()));
-        for bad in ["127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "1.2.3.256", "a..b", "-a.com", "a_b.com", "*.com", "a.*.com", "example.com.", "foo.123"] {
+        assert_eq!(
+            parse_host("API.Example.COM").unwrap(),
+            Host::Name("api.example.com".into())
+        );
+        assert_eq!(
+            parse_host("*.example.com").unwrap(),
+            Host::Wildcard("example.com".into())
+        );
+        for bad in [
+            "127.1",
+            "2130706433",
+            "0x7f.0.0.1",
+            "0177.0.0.1",
+            "1.2.3.256",
+            "a..b",
+            "-a.com",
+            "a_b.com",
+            "*.com",
+            "a.*.com",
+            "example.com.",
+            "foo.123",
+        ] {
             assert!(parse_host(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_host("10.0.0.0/8").unwrap(), Host::Cidr("10.0.0.0".parse().unwrap(), 8));
+        assert_eq!(
+            parse_host("10.0.0.0/8").unwrap(),
+            Host::Cidr("10.0.0.0".parse().unwrap(), 8)
+        );
         assert_eq!(parse_host("10.0.0.1/8").unwrap_err().0, Code::BadCidr);
-        assert_eq!(parse_host("[fd00::/8]").unwrap(), Host::Cidr("fd00::".parse().unwrap(), 8));
+        assert_eq!(
+            parse_host("[fd00::/8]").unwrap(),
+            Host::Cidr("fd00::".parse().unwrap(), 8)
+        );
         assert_eq!(parse_host("[fe80::1%eth0]").unwrap_err().0, Code::BadHost);
     }
 
     #[test]
     fn v6_form() {
-        for (a, want) in [("::", "::"), ("::1", "::1"), ("::ffff:0:0", "::ffff:0:0"), ("2001:db8::1", "2001:db8::1"), ("1:0:0:1:0:0:0:1", "1:0:0:1::1"), ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"), ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"), ("fe80::", "fe80::")] {
+        for (a, want) in [
+            ("::", "::"),
+            ("::1", "::1"),
+            ("::ffff:0:0", "::ffff:0:0"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("1:0:0:1:0:0:0:1", "1:0:0:1::1"),
+            ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
+            ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"),
+            ("fe80::", "fe80::"),
+        ] {
             assert_eq!(v6(&a.parse().unwrap()), want);
         }
     }
 
     #[test]
     fn special_ranges_use_cidr_math() {
-        for ip in ["169.254.169.254", "100.100.100.200", "0.0.0.0", "10.1.2.3", "172.31.255.255", "127.0.0.1", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "224.0.0.1", "255.255.255.255"] {
+        for ip in [
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "10.1.2.3",
+            "172.31.255.255",
+            "127.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "224.0.0.1",
+            "255.255.255.255",
+        ] {
             assert!(is_special(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1", "11.0.0.1"] {
@@ -497,12 +613,29 @@ mod tests {
 
     #[test]
     fn grants() {
-        assert_eq!(parse_str("net:connect:10.example.com:443").unwrap().to_string(), "net:connect:10.example.com:443");
-        assert_eq!(parse_str("net:connect:example.com:8000-8080?proto=udp&private=allow").unwrap().to_string(), "net:connect:example.com:8000-8080?private=allow&proto=udp");
+        assert_eq!(
+            parse_str("net:connect:10.example.com:443").unwrap().to_string(),
+            "net:connect:10.example.com:443"
+        );
+        assert_eq!(
+            parse_str("net:connect:example.com:8000-8080?proto=udp&private=allow")
+                .unwrap()
+                .to_string(),
+            "net:connect:example.com:8000-8080?private=allow&proto=udp"
+        );
         assert_eq!(parse_str("net:connect:example.com").unwrap_err().code, Code::BadPort);
-        assert_eq!(parse_str("net:connect:2001:db8::1:443").unwrap_err().code, Code::BadHost);
+        assert_eq!(
+            parse_str("net:connect:2001:db8::1:443").unwrap_err().code,
+            Code::BadHost
+        );
         assert_eq!(parse_str("net:connect:[::1]").unwrap_err().code, Code::BadPort);
-        assert_eq!(parse_compat("net:connect:[::1]").unwrap().to_string(), "net:connect:[::1]:*");
-        assert_eq!(parse_str("net:connect:example.com:443?proto=icmp").unwrap_err().code, Code::BadRefinement);
+        assert_eq!(
+            parse_compat("net:connect:[::1]").unwrap().to_string(),
+            "net:connect:[::1]:*"
+        );
+        assert_eq!(
+            parse_str("net:connect:example.com:443?proto=icmp").unwrap_err().code,
+            Code::BadRefinement
+        );
     }
 }

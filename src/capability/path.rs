@@ -36,26 +36,53 @@ pub const SENSITIVE_ROOTS: &[&str] = &[
 
 /// Path components that mark credentials wherever they appear.
 pub const SENSITIVE_COMPONENTS: &[&str] = &[
-    ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".npmrc", ".pypirc",
-    ".git-credentials", ".password-store", ".vault-token", ".config", ".local", ".bash_history",
-    ".pgpass", ".terraform.d", "gcloud", "docker.sock", "podman.sock", "containerd.sock",
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".password-store",
+    ".vault-token",
+    ".config",
+    ".local",
+    ".bash_history",
+    ".pgpass",
+    ".terraform.d",
+    "gcloud",
+    "docker.sock",
+    "podman.sock",
+    "containerd.sock",
 ];
 
 /// Check that `p` is a normalized absolute path. `span` maps byte offsets
 /// of `p` to manifest spans.
 pub fn check_absolute(p: &str, span: &dyn Fn(usize, usize) -> Span) -> Result<(), Diagnostic> {
     if p.starts_with('~') || p.starts_with('$') {
-        return Err(Diagnostic::error(Code::RelativePath, format!("`{}` is not an absolute path", crate::json::printable(p)))
-            .at(span(0, 1))
-            .hint("capgate never expands `~` or environment variables; declare a param and use ${NAME}"));
+        return Err(Diagnostic::error(
+            Code::RelativePath,
+            format!("`{}` is not an absolute path", crate::json::printable(p)),
+        )
+        .at(span(0, 1))
+        .hint("capgate never expands `~` or environment variables; declare a param and use ${NAME}"));
     }
     if !p.starts_with('/') {
-        return Err(Diagnostic::error(Code::RelativePath, format!("`{}` is not an absolute path", crate::json::printable(p)))
-            .at(span(0, p.len()))
-            .hint("paths start with `/`"));
+        return Err(Diagnostic::error(
+            Code::RelativePath,
+            format!("`{}` is not an absolute path", crate::json::printable(p)),
+        )
+        .at(span(0, p.len()))
+        .hint("paths start with `/`"));
     }
     if p.len() > MAX_PATH {
-        return Err(Diagnostic::error(Code::UnnormalizedPath, format!("path is longer than {MAX_PATH} bytes")).at(span(0, p.len())));
+        return Err(
+            Diagnostic::error(Code::UnnormalizedPath, format!("path is longer than {MAX_PATH} bytes"))
+                .at(span(0, p.len())),
+        );
     }
     if p == "/" {
         return Ok(());
@@ -69,9 +96,12 @@ pub fn check_absolute(p: &str, span: &dyn Fn(usize, usize) -> Span) -> Result<()
             _ => None,
         };
         if let Some(what) = bad {
-            return Err(Diagnostic::error(Code::UnnormalizedPath, format!("path `{}` has {what}", crate::json::printable(p)))
-                .at(span(at.saturating_sub(1), at + comp.len().max(1)))
-                .hint("write the normalized absolute path; capgate never resolves `..` or `.`"));
+            return Err(Diagnostic::error(
+                Code::UnnormalizedPath,
+                format!("path `{}` has {what}", crate::json::printable(p)),
+            )
+            .at(span(at.saturating_sub(1), at + comp.len().max(1)))
+            .hint("write the normalized absolute path; capgate never resolves `..` or `.`"));
         }
         at += comp.len() + 1;
     }
@@ -119,10 +149,27 @@ mod tests {
 
     #[test]
     fn sensitivity() {
-        for p in ["/", "/etc", "/etc/ssl", "/var", "/run/user/1000", "/srv/u/.ssh/id", "/var/run/docker.sock", "/home/x"] {
+        for p in [
+            "/",
+            "/etc",
+            "/etc/ssl",
+            "/var",
+            "/run/user/1000",
+            "/srv/u/.ssh/id",
+            "/var/run/docker.sock",
+            "/home/x",
+        ] {
             assert!(sensitive_reason(p).is_some(), "{p}");
         }
-        for p in ["/data", "/workspace/proj", "/opt/mcp/pkg", "/usr/share/zoneinfo", "/tmp/x", "/variable", "/etcetera"] {
+        for p in [
+            "/data",
+            "/workspace/proj",
+            "/opt/mcp/pkg",
+            "/usr/share/zoneinfo",
+            "/tmp/x",
+            "/variable",
+            "/etcetera",
+        ] {
             assert!(sensitive_reason(p).is_none(), "{p}");
         }
     }

@@ -48,15 +48,18 @@ pub fn render_human(d: &Diagnostic, source: &str, file_name: &str) -> String {
 fn snippet(source: &str, span: Span, line: usize) -> String {
     let start = floor_char_boundary(source, span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = source[start..]
-        .find('\n')
-        .map(|i| start + i)
-        .unwrap_or(source.len());
+    let line_end = source[start..].find('\n').map(|i| start + i).unwrap_or(source.len());
     let text = &source[line_start..line_end];
     // Replace anything unprintable so the snippet cannot mess up a terminal.
     let safe: String = text
         .chars()
-        .map(|c| if c.is_control() || is_format_char(c) { '\u{FFFD}' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format_char(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect();
     // Long lines (minified manifests) are cut around the span.
     let col0 = source[line_start..start].chars().count();

@@ -156,7 +156,10 @@ pub fn parse(source: &[u8]) -> Result<Manifest, Diagnostics> {
 pub fn parse_partial(source: &[u8]) -> Result<(Manifest, Diagnostics), Diagnostics> {
     let text = decode(source)?;
     let root = json::parse(text).map_err(Diagnostics)?;
-    let mut cx = Cx { diags: Diagnostics::default(), text };
+    let mut cx = Cx {
+        diags: Diagnostics::default(),
+        text,
+    };
     match cx.manifest(&root) {
         Some(m) => Ok((m, cx.diags)),
         None => Err(cx.diags),
@@ -167,17 +170,15 @@ pub fn parse_partial(source: &[u8]) -> Result<(Manifest, Diagnostics), Diagnosti
 pub fn decode(source: &[u8]) -> Result<&str, Diagnostics> {
     let one = |d: Diagnostic| Err(Diagnostics(vec![d]));
     if source.len() > MAX_MANIFEST_BYTES {
-        return one(
-            Diagnostic::error(
-                Code::InputLimit,
-                format!(
-                    "the manifest is {} bytes; the limit is {} bytes",
-                    source.len(),
-                    MAX_MANIFEST_BYTES
-                ),
-            )
-            .hint("a manifest lists grants, not data; split it or drop large inputSchema blocks"),
-        );
+        return one(Diagnostic::error(
+            Code::InputLimit,
+            format!(
+                "the manifest is {} bytes; the limit is {} bytes",
+                source.len(),
+                MAX_MANIFEST_BYTES
+            ),
+        )
+        .hint("a manifest lists grants, not data; split it or drop large inputSchema blocks"));
     }
     if source.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return one(
@@ -190,11 +191,9 @@ pub fn decode(source: &[u8]) -> Result<&str, Diagnostics> {
         Ok(t) => Ok(t),
         Err(e) => {
             let at = e.valid_up_to();
-            one(
-                Diagnostic::error(Code::Encoding, "the manifest is not valid UTF-8")
-                    .at(Span::new(at, at + 1))
-                    .hint("manifests are UTF-8 JSON (RFC 8259)"),
-            )
+            one(Diagnostic::error(Code::Encoding, "the manifest is not valid UTF-8")
+                .at(Span::new(at, at + 1))
+                .hint("manifests are UTF-8 JSON (RFC 8259)"))
         }
     }
 }
@@ -210,11 +209,26 @@ struct Cx<'t> {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "$schema", "grammar", "name", "version", "profile", "image", "command", "params",
-    "capabilities", "serverCapabilities", "tools",
+    "$schema",
+    "grammar",
+    "name",
+    "version",
+    "profile",
+    "image",
+    "command",
+    "params",
+    "capabilities",
+    "serverCapabilities",
+    "tools",
 ];
 const TOOL_KEYS: &[&str] = &[
-    "name", "title", "description", "inputSchema", "outputSchema", "annotations", "capabilities",
+    "name",
+    "title",
+    "description",
+    "inputSchema",
+    "outputSchema",
+    "annotations",
+    "capabilities",
 ];
 
 impl Cx<'_> {
@@ -227,8 +241,11 @@ impl Cx<'_> {
             Kind::Object(m) => Some(m),
             _ => {
                 self.err(
-                    Diagnostic::error(Code::WrongType, format!("{what} must be an object, found {}", v.type_name()))
-                        .at(v.span),
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("{what} must be an object, found {}", v.type_name()),
+                    )
+                    .at(v.span),
                 );
                 None
             }
@@ -239,8 +256,11 @@ impl Cx<'_> {
         match Text::from_value(v) {
             Some(t) => Some(t),
             None => {
-                let mut d = Diagnostic::error(Code::WrongType, format!("{what} must be a string, found {}", v.type_name()))
-                    .at(v.span);
+                let mut d = Diagnostic::error(
+                    Code::WrongType,
+                    format!("{what} must be a string, found {}", v.type_name()),
+                )
+                .at(v.span);
                 if matches!(v.kind, Kind::Number { .. }) {
                     d = d.hint("put the value in double quotes");
                 }
@@ -272,14 +292,20 @@ impl Cx<'_> {
     }
 
     fn unknown_key(&mut self, k: &json::Key, allowed: &[&str], hint: Option<String>) {
-        let mut d = Diagnostic::error(Code::UnknownField, format!("unknown field `{}`", json::printable(&k.text)))
-            .at(k.span);
+        let mut d = Diagnostic::error(
+            Code::UnknownField,
+            format!("unknown field `{}`", json::printable(&k.text)),
+        )
+        .at(k.span);
         if let Some(h) = hint {
             d = d.hint(h);
         } else if let Some(best) = closest(&k.text, allowed) {
             d = d.hint(format!("did you mean `{best}`?"));
         } else {
-            d = d.hint(format!("known fields: {}; extensions must start with `x-`", allowed.join(", ")));
+            d = d.hint(format!(
+                "known fields: {}; extensions must start with `x-`",
+                allowed.join(", ")
+            ));
         }
         self.err(d);
     }
@@ -296,15 +322,21 @@ impl Cx<'_> {
                 Some("0.0") => Grammar::Compat,
                 Some(other) => {
                     self.err(
-                        Diagnostic::error(Code::GrammarVersion, format!("grammar `{}` is not supported", json::printable(other)))
-                            .at(v.span)
-                            .hint("use \"1\" (this capgate's grammar) or \"0.0\" (TypeScript capgate manifests)"),
+                        Diagnostic::error(
+                            Code::GrammarVersion,
+                            format!("grammar `{}` is not supported", json::printable(other)),
+                        )
+                        .at(v.span)
+                        .hint("use \"1\" (this capgate's grammar) or \"0.0\" (TypeScript capgate manifests)"),
                     );
                     Grammar::V1
                 }
                 None => {
-                    let mut d = Diagnostic::error(Code::WrongType, format!("`grammar` must be a string, found {}", v.type_name()))
-                        .at(v.span);
+                    let mut d = Diagnostic::error(
+                        Code::WrongType,
+                        format!("`grammar` must be a string, found {}", v.type_name()),
+                    )
+                    .at(v.span);
                     if matches!(v.kind, Kind::Number { .. }) {
                         d = d.hint("write \"1\" with quotes");
                     }
@@ -316,11 +348,9 @@ impl Cx<'_> {
 
         for (k, _) in members {
             let allowed = k.text.starts_with("x-")
-                || (TOP_KEYS.contains(&k.text.as_str())
-                    && !(k.text == "serverCapabilities" && grammar == Grammar::V1));
+                || (TOP_KEYS.contains(&k.text.as_str()) && !(k.text == "serverCapabilities" && grammar == Grammar::V1));
             if !allowed {
-                let hint = (k.text == "serverCapabilities")
-                    .then(|| "grammar 1 calls it `capabilities`".to_string());
+                let hint = (k.text == "serverCapabilities").then(|| "grammar 1 calls it `capabilities`".to_string());
                 self.unknown_key(k, TOP_KEYS, hint);
             }
         }
@@ -358,9 +388,12 @@ impl Cx<'_> {
                 Some("none") => Profile::None,
                 Some(other) => {
                     self.err(
-                        Diagnostic::error(Code::UnknownProfile, format!("unknown profile `{}`", json::printable(other)))
-                            .at(v.span)
-                            .hint("use \"debian\" (the default), \"nix\" or \"none\""),
+                        Diagnostic::error(
+                            Code::UnknownProfile,
+                            format!("unknown profile `{}`", json::printable(other)),
+                        )
+                        .at(v.span)
+                        .hint("use \"debian\" (the default), \"nix\" or \"none\""),
                     );
                     Profile::Debian
                 }
@@ -376,9 +409,12 @@ impl Cx<'_> {
             (Some(a), Some(b)) => {
                 let _ = a;
                 self.err(
-                    Diagnostic::error(Code::ConflictingFields, "both `capabilities` and `serverCapabilities` are present")
-                        .at(b.span)
-                        .hint("they mean the same thing; merge them into `capabilities`"),
+                    Diagnostic::error(
+                        Code::ConflictingFields,
+                        "both `capabilities` and `serverCapabilities` are present",
+                    )
+                    .at(b.span)
+                    .hint("they mean the same thing; merge them into `capabilities`"),
                 );
             }
             (Some(v), None) | (None, Some(v)) => capabilities = self.cap_list(v),
@@ -394,9 +430,14 @@ impl Cx<'_> {
                         if let Some(first) = seen.get(&t.name.text) {
                             let (l, c) = crate::diag::line_col(self.text, first.start);
                             self.err(
-                                Diagnostic::error(Code::DuplicateTool, format!("tool `{}` is declared twice", t.name.text))
-                                    .at(t.name.span)
-                                    .hint(format!("the first declaration is at line {l}, column {c}; merge the two into one tool")),
+                                Diagnostic::error(
+                                    Code::DuplicateTool,
+                                    format!("tool `{}` is declared twice", t.name.text),
+                                )
+                                .at(t.name.span)
+                                .hint(format!(
+                                    "the first declaration is at line {l}, column {c}; merge the two into one tool"
+                                )),
                             );
                         } else {
                             seen.insert(t.name.text.clone(), t.name.span);
@@ -406,13 +447,20 @@ impl Cx<'_> {
                 }
             } else {
                 self.err(
-                    Diagnostic::error(Code::WrongType, format!("`tools` must be an array, found {}", v.type_name()))
-                        .at(v.span),
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("`tools` must be an array, found {}", v.type_name()),
+                    )
+                    .at(v.span),
                 );
             }
         }
 
-        let placeholder = || Text { text: String::new(), span: root.span, escaped: false };
+        let placeholder = || Text {
+            text: String::new(),
+            span: root.span,
+            escaped: false,
+        };
         Some(Manifest {
             grammar,
             name: name.unwrap_or_else(placeholder),
@@ -429,12 +477,18 @@ impl Cx<'_> {
 
     fn image(&mut self, v: &Value) -> Option<Text> {
         let t = self.line(v, "`image`")?;
-        let ok_chars = t.text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/:@-".contains(&b));
+        let ok_chars = t
+            .text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/:@-".contains(&b));
         if !ok_chars || t.text.starts_with(['-', '.', '/', ':', '@']) || t.text.len() > 512 {
             self.err(
-                Diagnostic::error(Code::BadImage, format!("`{}` is not a container image reference", json::printable(&t.text)))
-                    .at(t.span)
-                    .hint("use a reference such as registry.example/team/server@sha256:<digest>"),
+                Diagnostic::error(
+                    Code::BadImage,
+                    format!("`{}` is not a container image reference", json::printable(&t.text)),
+                )
+                .at(t.span)
+                .hint("use a reference such as registry.example/team/server@sha256:<digest>"),
             );
             return None;
         }
@@ -444,9 +498,12 @@ impl Cx<'_> {
     fn command(&mut self, v: &Value) -> Option<Vec<Text>> {
         let Kind::Array(items) = &v.kind else {
             self.err(
-                Diagnostic::error(Code::WrongType, format!("`command` must be an array of strings, found {}", v.type_name()))
-                    .at(v.span)
-                    .hint("write the argv as an array: [\"/usr/bin/node\", \"${PKG}/dist/index.js\"]"),
+                Diagnostic::error(
+                    Code::WrongType,
+                    format!("`command` must be an array of strings, found {}", v.type_name()),
+                )
+                .at(v.span)
+                .hint("write the argv as an array: [\"/usr/bin/node\", \"${PKG}/dist/index.js\"]"),
             );
             return None;
         };
@@ -461,12 +518,19 @@ impl Cx<'_> {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let what = format!("`command[{i}]`");
-            let t = if i == 0 { self.line(item, &what) } else { self.string(item, &what) };
+            let t = if i == 0 {
+                self.line(item, &what)
+            } else {
+                self.string(item, &what)
+            };
             let Some(t) = t else { continue };
             if let Some((j, c)) = t.text.char_indices().find(|(_, c)| is_forbidden_char(*c)) {
                 self.err(
-                    Diagnostic::error(Code::ForbiddenCharacter, format!("{what} contains the character U+{:04X}", c as u32))
-                        .at(t.sub_span(j, j + c.len_utf8())),
+                    Diagnostic::error(
+                        Code::ForbiddenCharacter,
+                        format!("{what} contains the character U+{:04X}", c as u32),
+                    )
+                    .at(t.sub_span(j, j + c.len_utf8())),
                 );
                 continue;
             }
@@ -491,9 +555,12 @@ impl Cx<'_> {
         for (k, pv) in members {
             if !params::valid_name(&k.text) {
                 self.err(
-                    Diagnostic::error(Code::BadParamName, format!("`{}` is not a valid param name", json::printable(&k.text)))
-                        .at(k.span)
-                        .hint("param names are letters, digits and `_`, not starting with a digit (PKG, DATA_DIR)"),
+                    Diagnostic::error(
+                        Code::BadParamName,
+                        format!("`{}` is not a valid param name", json::printable(&k.text)),
+                    )
+                    .at(k.span)
+                    .hint("param names are letters, digits and `_`, not starting with a digit (PKG, DATA_DIR)"),
                 );
                 continue;
             }
@@ -507,7 +574,13 @@ impl Cx<'_> {
                     }
                 }
             }
-            out.insert(k.text.clone(), ParamDecl { span: k.span, description });
+            out.insert(
+                k.text.clone(),
+                ParamDecl {
+                    span: k.span,
+                    description,
+                },
+            );
         }
         out
     }
@@ -515,15 +588,21 @@ impl Cx<'_> {
     fn cap_list(&mut self, v: &Value) -> Vec<CapEntry> {
         let Kind::Array(items) = &v.kind else {
             self.err(
-                Diagnostic::error(Code::WrongType, format!("a capability list must be an array, found {}", v.type_name()))
-                    .at(v.span),
+                Diagnostic::error(
+                    Code::WrongType,
+                    format!("a capability list must be an array, found {}", v.type_name()),
+                )
+                .at(v.span),
             );
             return Vec::new();
         };
         let mut out = Vec::new();
         for item in items {
             match &item.kind {
-                Kind::String { .. } => out.push(CapEntry { cap: Text::from_value(item).expect("string"), why: None }),
+                Kind::String { .. } => out.push(CapEntry {
+                    cap: Text::from_value(item).expect("string"),
+                    why: None,
+                }),
                 Kind::Object(fields) => {
                     let mut cap = None;
                     let mut why = None;
@@ -548,7 +627,10 @@ impl Cx<'_> {
                 _ => self.err(
                     Diagnostic::error(
                         Code::WrongType,
-                        format!("a capability must be a string or {{\"cap\", \"why\"}} object, found {}", item.type_name()),
+                        format!(
+                            "a capability must be a string or {{\"cap\", \"why\"}} object, found {}",
+                            item.type_name()
+                        ),
                     )
                     .at(item.span),
                 ),
@@ -569,12 +651,17 @@ impl Cx<'_> {
                     name = self.line(fv, "a tool's `name`");
                     if let Some(n) = &name {
                         let ok = n.text.len() <= 128
-                            && n.text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b));
+                            && n.text
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"_-./".contains(&b));
                         if !ok {
                             self.err(
-                                Diagnostic::error(Code::BadToolName, format!("`{}` is not a valid tool name", json::printable(&n.text)))
-                                    .at(n.span)
-                                    .hint("MCP tool names are 1-128 characters of A-Z, a-z, 0-9, `_`, `-`, `.` and `/`"),
+                                Diagnostic::error(
+                                    Code::BadToolName,
+                                    format!("`{}` is not a valid tool name", json::printable(&n.text)),
+                                )
+                                .at(n.span)
+                                .hint("MCP tool names are 1-128 characters of A-Z, a-z, 0-9, `_`, `-`, `.` and `/`"),
                             );
                             name = None;
                         }
@@ -594,7 +681,10 @@ impl Cx<'_> {
         if !saw_name {
             self.err(Diagnostic::error(Code::MissingField, "a tool has no `name`").at(v.span));
         }
-        Some(Tool { name: name?, capabilities: caps })
+        Some(Tool {
+            name: name?,
+            capabilities: caps,
+        })
     }
 }
 

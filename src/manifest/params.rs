@@ -41,21 +41,29 @@ pub fn check_values(m: &Manifest, values: &BTreeMap<String, String>, diags: &mut
             );
             d = match super::closest(name, &m.params.keys().map(String::as_str).collect::<Vec<_>>()) {
                 Some(best) => d.hint(format!("did you mean `{best}`?")),
-                None => d.hint(format!("declare it under \"params\": {{ \"{name}\": {{ \"description\": \"...\" }} }} or drop the --param")),
+                None => d.hint(format!(
+                    "declare it under \"params\": {{ \"{name}\": {{ \"description\": \"...\" }} }} or drop the --param"
+                )),
             };
             diags.push(d);
             continue;
         }
         if let Some(c) = value.chars().find(|c| is_forbidden_char(*c)) {
             diags.push(
-                Diagnostic::error(Code::BadParamValue, format!("the value of param `{name}` contains the character U+{:04X}", c as u32))
-                    .at(m.params[name].span)
-                    .hint("param values are single-line text without control or format characters"),
+                Diagnostic::error(
+                    Code::BadParamValue,
+                    format!("the value of param `{name}` contains the character U+{:04X}", c as u32),
+                )
+                .at(m.params[name].span)
+                .hint("param values are single-line text without control or format characters"),
             );
         } else if value.len() > MAX_VALUE_LEN {
             diags.push(
-                Diagnostic::error(Code::BadParamValue, format!("the value of param `{name}` is longer than {MAX_VALUE_LEN} bytes"))
-                    .at(m.params[name].span),
+                Diagnostic::error(
+                    Code::BadParamValue,
+                    format!("the value of param `{name}` is longer than {MAX_VALUE_LEN} bytes"),
+                )
+                .at(m.params[name].span),
             );
         }
     }
@@ -107,9 +115,15 @@ pub fn substitute(
         rest = end;
         if !valid_name(name) {
             diags.push(
-                Diagnostic::error(Code::BadPlaceholder, format!("`{}` is not a valid placeholder", crate::json::printable(&s[start..end])))
-                    .at(span)
-                    .hint("write ${NAME} with a declared param name"),
+                Diagnostic::error(
+                    Code::BadPlaceholder,
+                    format!(
+                        "`{}` is not a valid placeholder",
+                        crate::json::printable(&s[start..end])
+                    ),
+                )
+                .at(span)
+                .hint("write ${NAME} with a declared param name"),
             );
             ok = false;
             continue;
@@ -118,9 +132,12 @@ pub fn substitute(
             let in_scope = scope_start.is_some_and(|b| start >= b) && end <= scope_end;
             if !in_scope {
                 diags.push(
-                    Diagnostic::error(Code::BadPlaceholder, format!("placeholder `${{{name}}}` stands outside the capability's scope"))
-                        .at(span)
-                        .hint("params may only fill the scope (the part after `kind:actions:` and before `?`)"),
+                    Diagnostic::error(
+                        Code::BadPlaceholder,
+                        format!("placeholder `${{{name}}}` stands outside the capability's scope"),
+                    )
+                    .at(span)
+                    .hint("params may only fill the scope (the part after `kind:actions:` and before `?`)"),
                 );
                 ok = false;
                 continue;
@@ -128,9 +145,14 @@ pub fn substitute(
         }
         if !decls.contains_key(name) {
             diags.push(
-                Diagnostic::error(Code::UnknownPlaceholder, format!("placeholder `${{{name}}}` names no declared param"))
-                    .at(span)
-                    .hint(format!("declare it: \"params\": {{ \"{name}\": {{ \"description\": \"...\" }} }}")),
+                Diagnostic::error(
+                    Code::UnknownPlaceholder,
+                    format!("placeholder `${{{name}}}` names no declared param"),
+                )
+                .at(span)
+                .hint(format!(
+                    "declare it: \"params\": {{ \"{name}\": {{ \"description\": \"...\" }} }}"
+                )),
             );
             ok = false;
             continue;

@@ -6,7 +6,19 @@ use crate::capability::{path, Capability, EnvAction, Host, IpcEndpoint, NetActio
 use crate::diag::{Code, Diagnostic, Diagnostics};
 
 /// Words that mark a variable as a secret.
-const SECRET_WORDS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL", "_PAT", "ACCESS_KEY", "AUTH"];
+const SECRET_WORDS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "API_KEY",
+    "APIKEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+    "_PAT",
+    "ACCESS_KEY",
+    "AUTH",
+];
 
 /// Directories that hold installed software.
 const PACKAGE_DIRS: &[&str] = &["/usr", "/opt", "/nix/store", "/bin", "/sbin", "/lib", "/lib64"];

@@ -10,8 +10,7 @@
 mod lint;
 
 use crate::capability::{
-    path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcGrant, Limit,
-    NetGrant,
+    path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcGrant, Limit, NetGrant,
 };
 use crate::diag::{Code, Diagnostic, Diagnostics, Span};
 use crate::json::Json;
@@ -129,7 +128,9 @@ pub struct Policy {
 impl Policy {
     /// True if the server may make outbound connections.
     pub fn has_egress(&self) -> bool {
-        self.net.values().any(|g| g.actions.contains(&crate::capability::NetAction::Connect))
+        self.net
+            .values()
+            .any(|g| g.actions.contains(&crate::capability::NetAction::Connect))
     }
 
     /// Some exec grant asks for nested sandboxing.
@@ -236,8 +237,16 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
                 if !rw.is_empty() && rw != ["write", "create", "delete"] {
                     widened.push(Widening {
                         grant: g.canonical.clone(),
-                        reason: format!("{} is lowered to a read-write bind, which also allows {}", rw.join(","),
-                            ["write", "create", "delete"].iter().filter(|a| !rw.contains(a)).cloned().collect::<Vec<_>>().join(", ")),
+                        reason: format!(
+                            "{} is lowered to a read-write bind, which also allows {}",
+                            rw.join(","),
+                            ["write", "create", "delete"]
+                                .iter()
+                                .filter(|a| !rw.contains(a))
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     });
                 }
             }
@@ -258,9 +267,12 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
                 Some((prev, prev_span)) if prev != l => {
                     let (l1, c1) = (prev.value_str(), *prev_span);
                     diags.push(
-                        Diagnostic::error(Code::ConflictingLimit, format!("limit `{}` is set to both {} and {}", l.name(), l1, l.value_str()))
-                            .at(g.span)
-                            .hint(format!("keep one value; the other is at byte {}", c1.start)),
+                        Diagnostic::error(
+                            Code::ConflictingLimit,
+                            format!("limit `{}` is set to both {} and {}", l.name(), l1, l.value_str()),
+                        )
+                        .at(g.span)
+                        .hint(format!("keep one value; the other is at byte {}", c1.start)),
                     );
                 }
                 _ => {
@@ -304,22 +316,31 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
 }
 
 fn merge_env(env: &mut BTreeMap<String, (EnvEntry, Span)>, e: &EnvGrant, g: &Grant, diags: &mut Diagnostics) {
-    let new = EnvEntry { action: e.action, value: e.value.clone() };
+    let new = EnvEntry {
+        action: e.action,
+        value: e.value.clone(),
+    };
     match env.get_mut(&e.name) {
         None => {
             env.insert(e.name.clone(), (new, g.span));
         }
         Some((old, _)) => match (old.action, e.action) {
             (EnvAction::Set, EnvAction::Set) if old.value != e.value => diags.push(
-                Diagnostic::error(Code::ConflictingEnv, format!("`{}` is set to two different values", e.name))
-                    .at(g.span)
-                    .hint("keep one env:set for each variable"),
+                Diagnostic::error(
+                    Code::ConflictingEnv,
+                    format!("`{}` is set to two different values", e.name),
+                )
+                .at(g.span)
+                .hint("keep one env:set for each variable"),
             ),
             (EnvAction::Set, EnvAction::Set) => {}
             (EnvAction::Set, _) | (_, EnvAction::Set) => diags.push(
-                Diagnostic::error(Code::ConflictingEnv, format!("`{}` is both set to a value and passed from the launcher", e.name))
-                    .at(g.span)
-                    .hint("use either env:set or env:read/env:inject for a variable"),
+                Diagnostic::error(
+                    Code::ConflictingEnv,
+                    format!("`{}` is both set to a value and passed from the launcher", e.name),
+                )
+                .at(g.span)
+                .hint("use either env:set or env:read/env:inject for a variable"),
             ),
             // inject dominates read: the value is handled as a secret.
             _ => {
@@ -386,7 +407,10 @@ pub fn to_json(p: &Policy) -> Json {
     o.insert("profile".into(), s(p.profile.as_str()));
     o.insert("baseline".into(), baseline_json(p.profile));
     o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
-    o.insert("command".into(), p.command.as_ref().map(|c| Json::strs(c)).unwrap_or(Json::Null));
+    o.insert(
+        "command".into(),
+        p.command.as_ref().map(Json::strs).unwrap_or(Json::Null),
+    );
     o.insert(
         "params".into(),
         Json::Object(p.params.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
@@ -428,7 +452,10 @@ pub fn to_json(p: &Policy) -> Json {
                     e.insert("mode".into(), s(b.mode.as_str()));
                     e.insert("optional".into(), Json::Bool(b.optional));
                     e.insert("grants".into(), Json::strs(&b.grants));
-                    e.insert("covered_by".into(), b.covered_by.as_ref().map(Json::str).unwrap_or(Json::Null));
+                    e.insert(
+                        "covered_by".into(),
+                        b.covered_by.as_ref().map(Json::str).unwrap_or(Json::Null),
+                    );
                     Json::Object(e)
                 })
                 .collect(),
@@ -456,7 +483,12 @@ pub fn to_json(p: &Policy) -> Json {
     o.insert("clock".into(), Json::strs(p.clock.iter().map(|c| c.as_str())));
     o.insert(
         "limits".into(),
-        Json::Object(p.limits.iter().map(|(k, l)| (k.to_string(), s(&l.value_str()))).collect()),
+        Json::Object(
+            p.limits
+                .iter()
+                .map(|(k, l)| (k.to_string(), s(&l.value_str())))
+                .collect(),
+        ),
     );
     o.insert("assertions".into(), assertions_json(&p.assertions));
     o.insert("widened".into(), widened_json(&p.widened));
@@ -468,7 +500,12 @@ pub fn baseline_json(profile: Profile) -> Json {
     let mut o = BTreeMap::new();
     o.insert("ro_binds".into(), Json::strs(baseline_paths(profile)));
     let links: &[&str] = match profile {
-        Profile::Debian => &["/bin -> usr/bin", "/lib -> usr/lib", "/lib64 -> usr/lib64", "/sbin -> usr/sbin"],
+        Profile::Debian => &[
+            "/bin -> usr/bin",
+            "/lib -> usr/lib",
+            "/lib64 -> usr/lib64",
+            "/sbin -> usr/sbin",
+        ],
         _ => &[],
     };
     o.insert("symlinks".into(), Json::strs(links));

@@ -28,7 +28,11 @@ struct Mount {
 }
 
 fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
-    Mount { dest: dest.into(), order, args: args.iter().map(|s| s.to_string()).collect() }
+    Mount {
+        dest: dest.into(),
+        order,
+        args: args.iter().map(|s| s.to_string()).collect(),
+    }
 }
 
 /// Baseline mounts keep their fixed order; grants follow in
@@ -38,7 +42,11 @@ fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
     let (baseline, mut grants): (Vec<Mount>, Vec<Mount>) = mounts.into_iter().partition(|m| m.order == 0);
     grants.sort_by(|a, b| (path::components(&a.dest), &a.args).cmp(&(path::components(&b.dest), &b.args)));
     grants.dedup_by(|a, b| a.args == b.args);
-    let is_prefix = |g: &Mount| baseline.iter().any(|b| b.dest != g.dest && path::is_under(&b.dest, &g.dest));
+    let is_prefix = |g: &Mount| {
+        baseline
+            .iter()
+            .any(|b| b.dest != g.dest && path::is_under(&b.dest, &g.dest))
+    };
     let (prefix, rest): (Vec<Mount>, Vec<Mount>) = grants.into_iter().partition(is_prefix);
     prefix.into_iter().chain(baseline).chain(rest).collect()
 }
@@ -47,19 +55,35 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     let mut env = Envelope::new(p);
     let mut opts: Vec<String> = ["--unshare-all", "--unshare-user"].map(String::from).to_vec();
     if p.nested_sandbox() {
-        env.notes.push("nestedSandbox: user namespaces may be created inside the sandbox (--disable-userns is left out)".into());
+        env.notes.push(
+            "nestedSandbox: user namespaces may be created inside the sandbox (--disable-userns is left out)".into(),
+        );
     } else {
         opts.push("--disable-userns".into());
     }
     opts.extend(
-        ["--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL", "--hostname", "mcp"].map(String::from),
+        [
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "mcp",
+        ]
+        .map(String::from),
     );
 
     let mut mounts = Vec::new();
     match p.profile {
         Profile::Debian => {
             mounts.push(mount("/usr", 0, &["--ro-bind", "/usr", "/usr"]));
-            for (link, target) in [("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")] {
+            for (link, target) in [
+                ("/bin", "usr/bin"),
+                ("/lib", "usr/lib"),
+                ("/lib64", "usr/lib64"),
+                ("/sbin", "usr/sbin"),
+            ] {
                 mounts.push(mount(link, 0, &["--symlink", target, link]));
             }
         }
@@ -80,15 +104,27 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         mounts.push(mount(&b.path, 1, &[flag, &b.path, &b.path]));
     }
     if p.clock.contains(&ClockSource::Tzdata) {
-        mounts.push(mount("/etc/localtime", 1, &["--ro-bind-try", "/etc/localtime", "/etc/localtime"]));
+        mounts.push(mount(
+            "/etc/localtime",
+            1,
+            &["--ro-bind-try", "/etc/localtime", "/etc/localtime"],
+        ));
         if p.profile != Profile::Debian {
-            mounts.push(mount("/usr/share/zoneinfo", 1, &["--ro-bind-try", "/usr/share/zoneinfo", "/usr/share/zoneinfo"]));
+            mounts.push(mount(
+                "/usr/share/zoneinfo",
+                1,
+                &["--ro-bind-try", "/usr/share/zoneinfo", "/usr/share/zoneinfo"],
+            ));
         }
     }
     for i in &p.ipc {
         let try_flag = if i.optional { "--ro-bind-try" } else { "--ro-bind" };
         match &i.endpoint {
-            IpcEndpoint::X11 => mounts.push(mount("/tmp/.X11-unix", 1, &[try_flag, "/tmp/.X11-unix", "/tmp/.X11-unix"])),
+            IpcEndpoint::X11 => mounts.push(mount(
+                "/tmp/.X11-unix",
+                1,
+                &[try_flag, "/tmp/.X11-unix", "/tmp/.X11-unix"],
+            )),
             IpcEndpoint::DbusSystem => mounts.push(mount(
                 "/run/dbus/system_bus_socket",
                 1,
@@ -112,7 +148,10 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     if opts.len() > MAX_BWRAP_OPTIONS {
         return Err(Diagnostic::error(
             Code::TooManyOptions,
-            format!("the bwrap argv has {} options; bwrap accepts at most {MAX_BWRAP_OPTIONS}", opts.len()),
+            format!(
+                "the bwrap argv has {} options; bwrap accepts at most {MAX_BWRAP_OPTIONS}",
+                opts.len()
+            ),
         )
         .hint("grant parent directories instead of thousands of single paths"));
     }
@@ -140,7 +179,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         }
     }
     if p.binds.iter().any(|b| b.optional && b.covered_by.is_none()) {
-        env.notes.push("optional paths use --ro-bind-try/--bind-try and are skipped when absent".into());
+        env.notes
+            .push("optional paths use --ro-bind-try/--bind-try and are skipped when absent".into());
     }
     for b in p.binds.iter().filter(|b| b.covered_by.is_some()) {
         env.notes.push(format!(
@@ -151,7 +191,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         ));
     }
     if p.command.is_none() {
-        env.notes.push("the manifest has no command: pass it to capgate exec after `--`".into());
+        env.notes
+            .push("the manifest has no command: pass it to capgate exec after `--`".into());
     }
     env.finish();
 
@@ -174,7 +215,11 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     Ok(Lowered {
         artifacts: vec![
             Artifact::json("bwrap/argv.json", &Json::Object(o)),
-            Artifact { path: "bwrap/args0".into(), media_type: "application/octet-stream", bytes: args0 },
+            Artifact {
+                path: "bwrap/args0".into(),
+                media_type: "application/octet-stream",
+                bytes: args0,
+            },
         ],
         envelope: env,
     })

@@ -17,8 +17,20 @@ use std::collections::BTreeMap;
 pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     let mut env = Envelope::new(p);
     let mut flags: Vec<String> = [
-        "--rm", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", SANDBOX_USER,
-        "--network", "none", "--hostname", "mcp", "--workdir", "/",
+        "--rm",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        SANDBOX_USER,
+        "--network",
+        "none",
+        "--hostname",
+        "mcp",
+        "--workdir",
+        "/",
     ]
     .map(String::from)
     .to_vec();
@@ -45,7 +57,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             Profile::None => {}
         }
         env.notes.push(
-            "no image: the launcher runs a minimal base image (merged-/usr symlinks only) with the profile's binds".into(),
+            "no image: the launcher runs a minimal base image (merged-/usr symlinks only) with the profile's binds"
+                .into(),
         );
     }
     for b in p.effective_binds() {
@@ -74,7 +87,12 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     for (k, v) in fixed_env(p) {
         flags.extend(["--env".into(), format!("{k}={v}")]);
     }
-    let mut passed: Vec<&str> = p.env.iter().filter(|(_, e)| e.action != EnvAction::Set).map(|(k, _)| k.as_str()).collect();
+    let mut passed: Vec<&str> = p
+        .env
+        .iter()
+        .filter(|(_, e)| e.action != EnvAction::Set)
+        .map(|(k, _)| k.as_str())
+        .collect();
     if p.ipc.iter().any(|i| i.endpoint == IpcEndpoint::X11) && !p.env.contains_key("DISPLAY") {
         passed.push("DISPLAY");
     }
@@ -95,17 +113,24 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         }
         if let Capability::Fs(f) = &g.cap {
             if f.optional {
-                env.launcher(&g.canonical, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+                env.launcher(
+                    &g.canonical,
+                    "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
+                );
             }
         }
         if let Capability::Ipc(i) = &g.cap {
             if i.optional {
-                env.launcher(&g.canonical, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+                env.launcher(
+                    &g.canonical,
+                    "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
+                );
             }
         }
     }
     if p.command.is_none() {
-        env.notes.push("the manifest has no command: pass it to capgate exec after `--`".into());
+        env.notes
+            .push("the manifest has no command: pass it to capgate exec after `--`".into());
     }
     env.finish();
 
@@ -114,10 +139,16 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     o.insert("flags".into(), Json::strs(&flags));
     o.insert("podman_flags".into(), Json::strs(["--read-only-tmpfs=false"]));
     o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
-    o.insert("command".into(), p.command.as_ref().map(|c| Json::strs(c)).unwrap_or(Json::Null));
+    o.insert(
+        "command".into(),
+        p.command.as_ref().map(Json::strs).unwrap_or(Json::Null),
+    );
     o.insert("env".into(), env_entries(p));
     env.write(p, &mut o);
-    Ok(Lowered { artifacts: vec![Artifact::json("docker/argv.json", &Json::Object(o))], envelope: env })
+    Ok(Lowered {
+        artifacts: vec![Artifact::json("docker/argv.json", &Json::Object(o))],
+        envelope: env,
+    })
 }
 
 /// Millicores as a `--cpus` value (`500` → `0.5`).

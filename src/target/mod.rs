@@ -89,13 +89,22 @@ pub struct Envelope {
 
 impl Envelope {
     fn new(p: &Policy) -> Envelope {
-        Envelope { widened: p.widened.clone(), ..Default::default() }
+        Envelope {
+            widened: p.widened.clone(),
+            ..Default::default()
+        }
     }
     fn unenforced(&mut self, grant: &str, reason: impl Into<String>) {
-        self.unenforced.push(Gap { grant: grant.into(), reason: reason.into() });
+        self.unenforced.push(Gap {
+            grant: grant.into(),
+            reason: reason.into(),
+        });
     }
     fn launcher(&mut self, grant: &str, reason: impl Into<String>) {
-        self.launcher.push(Gap { grant: grant.into(), reason: reason.into() });
+        self.launcher.push(Gap {
+            grant: grant.into(),
+            reason: reason.into(),
+        });
     }
     fn finish(&mut self) {
         self.unenforced.sort();
@@ -194,7 +203,10 @@ fn common_gaps(p: &Policy, env: &mut Envelope, runtime: &str) {
         match &g.cap {
             Capability::Fs(f) if !f.actions.contains(&FsAction::Exec) => env.unenforced(
                 &g.canonical,
-                format!("{runtime} bind mounts are executable: files under {} can be run", f.path),
+                format!(
+                    "{runtime} bind mounts are executable: files under {} can be run",
+                    f.path
+                ),
             ),
             Capability::Exec(_) => env.unenforced(
                 &g.canonical,
@@ -202,11 +214,17 @@ fn common_gaps(p: &Policy, env: &mut Envelope, runtime: &str) {
             ),
             Capability::Net(n) => {
                 if n.actions.contains(&NetAction::Listen) {
-                    env.unenforced(&g.canonical, "the sandbox has no network; listening sockets are reachable only inside it");
+                    env.unenforced(
+                        &g.canonical,
+                        "the sandbox has no network; listening sockets are reachable only inside it",
+                    );
                 }
                 if n.actions.contains(&NetAction::Connect) {
                     if n.proto == Proto::Udp {
-                        env.unenforced(&g.canonical, "the egress proxy carries TCP only; this UDP grant stays blocked");
+                        env.unenforced(
+                            &g.canonical,
+                            "the egress proxy carries TCP only; this UDP grant stays blocked",
+                        );
                     } else {
                         env.launcher(
                             &g.canonical,
@@ -215,10 +233,11 @@ fn common_gaps(p: &Policy, env: &mut Envelope, runtime: &str) {
                     }
                 }
             }
-            Capability::Ipc(i) if matches!(i.endpoint, IpcEndpoint::Wayland | IpcEndpoint::DbusSession) => env.unenforced(
-                &g.canonical,
-                "the socket lives in the user's runtime directory, which differs per login; it is not bound",
-            ),
+            Capability::Ipc(i) if matches!(i.endpoint, IpcEndpoint::Wayland | IpcEndpoint::DbusSession) => env
+                .unenforced(
+                    &g.canonical,
+                    "the socket lives in the user's runtime directory, which differs per login; it is not bound",
+                ),
             _ => {}
         }
     }

@@ -80,7 +80,12 @@ pub struct CompileArgs {
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
     /// Write the artifacts to this directory.
-    #[arg(long, value_name = "DIR", conflicts_with = "store", required_unless_present = "store")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "store",
+        required_unless_present = "store"
+    )]
     pub out_dir: Option<PathBuf>,
     /// Content-addressed store: write each manifest to DIR/<key>/.
     #[arg(long, value_name = "DIR")]

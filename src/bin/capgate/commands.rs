@@ -27,9 +27,13 @@ pub fn run(cli: Cli) -> u8 {
 fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read params file {}: {e}", path.display()))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| format!("params file {} is not UTF-8", path.display()))?;
-    let v = capgate::json::parse(text).map_err(|d| format!("params file {} is not valid JSON: {}", path.display(), d[0].message))?;
+    let v = capgate::json::parse(text)
+        .map_err(|d| format!("params file {} is not valid JSON: {}", path.display(), d[0].message))?;
     let capgate::json::Kind::Object(members) = &v.kind else {
-        return Err(format!("params file {} must hold a JSON object of strings", path.display()));
+        return Err(format!(
+            "params file {} must hold a JSON object of strings",
+            path.display()
+        ));
     };
     let mut out = BTreeMap::new();
     for (k, val) in members {
@@ -37,7 +41,13 @@ fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
             Some(s) => {
                 out.insert(k.text.clone(), s.to_string());
             }
-            None => return Err(format!("params file {}: the value of `{}` must be a string", path.display(), k.text)),
+            None => {
+                return Err(format!(
+                    "params file {}: the value of `{}` must be a string",
+                    path.display(),
+                    k.text
+                ))
+            }
         }
     }
     Ok(out)
@@ -68,20 +78,30 @@ fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, St
             TargetArg::Egress => Target::Egress,
         })
         .collect();
-    Ok(Options { targets, params, strict: c.strict, deny_warnings: c.deny_warnings })
+    Ok(Options {
+        targets,
+        params,
+        strict: c.strict,
+        deny_warnings: c.deny_warnings,
+    })
 }
 
 fn read_manifest(path: &Path) -> Result<Vec<u8>, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
-        return Err(format!("{} is a directory; pass the manifest file (capgate.json)", path.display()));
+        return Err(format!(
+            "{} is a directory; pass the manifest file (capgate.json)",
+            path.display()
+        ));
     }
     if meta.len() > capgate::manifest::MAX_MANIFEST_BYTES as u64 + 1 {
         // Let the library report the limit with its code, without reading a huge file.
         let mut head = vec![0u8; capgate::manifest::MAX_MANIFEST_BYTES + 1];
         use std::io::Read;
         let mut f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let n = f.read(&mut head).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let n = f
+            .read(&mut head)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         head.truncate(n);
         head.resize(capgate::manifest::MAX_MANIFEST_BYTES + 1, b' ');
         return Ok(head);
@@ -170,7 +190,10 @@ fn summary(fmt: Format, file: &str, c: &capgate::Compiled, dest: &Path, status: 
             o.insert("key".to_string(), Json::str(&c.key));
             o.insert("out_dir".to_string(), Json::str(dest.display().to_string()));
             o.insert("status".to_string(), Json::str(status));
-            o.insert("files".to_string(), Json::strs(c.artifacts.iter().map(|a| a.path.as_str())));
+            o.insert(
+                "files".to_string(),
+                Json::strs(c.artifacts.iter().map(|a| a.path.as_str())),
+            );
             let _ = writeln!(out, "{}", Json::Object(o).to_compact());
         }
     }
@@ -206,7 +229,11 @@ fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
         for entry in fs::read_dir(&d)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             if entry.file_type()?.is_dir() {
                 stack.push((entry.path(), rel));
             } else {
@@ -272,7 +299,10 @@ fn verify(a: VerifyArgs) -> u8 {
             }
             Err(_) => {
                 problems.push(format!("{path}: missing from the golden dir"));
-                out.push_str(&format!("--- /dev/null\n+++ compiled/{path}\n(missing file, {} bytes)\n", art.bytes.len()));
+                out.push_str(&format!(
+                    "--- /dev/null\n+++ compiled/{path}\n(missing file, {} bytes)\n",
+                    art.bytes.len()
+                ));
             }
         }
     }
@@ -287,7 +317,13 @@ fn verify(a: VerifyArgs) -> u8 {
                 return report::failure(&format!("cannot write {}: {e}", stamp.display()), fmt);
             }
         }
-        println!("ok: {} matches {} ({} files, key {})", file, a.golden_dir.display(), expected.len(), compiled.key);
+        println!(
+            "ok: {} matches {} ({} files, key {})",
+            file,
+            a.golden_dir.display(),
+            expected.len(),
+            compiled.key
+        );
         return 0;
     }
     print!("{out}");
@@ -314,7 +350,14 @@ fn explain(code: &str) -> u8 {
         }
         None => {
             eprintln!("error: `{code}` is not a capgate diagnostic code");
-            eprintln!("known codes: {}", capgate::diag::ALL_CODES.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "known codes: {}",
+                capgate::diag::ALL_CODES
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             2
         }
     }

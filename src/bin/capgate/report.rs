@@ -26,7 +26,11 @@ pub fn diagnostics(ds: &Diagnostics, source: &[u8], file: &str, format: Format) 
             out.push_str(&format!(
                 "error: {file} was rejected: {errors} error{}{}\n",
                 if errors == 1 { "" } else { "s" },
-                if warnings > 0 { format!(", {warnings} warning{}", if warnings == 1 { "" } else { "s" }) } else { String::new() }
+                if warnings > 0 {
+                    format!(", {warnings} warning{}", if warnings == 1 { "" } else { "s" })
+                } else {
+                    String::new()
+                }
             ));
         }
     }
