@@ -87,9 +87,10 @@ fn write_tree(root: &Path, artifacts: &[Artifact]) -> io::Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
+        // No fsync: like compilers and build tools, capgate relies on the
+        // rename for atomicity towards readers, not for crash durability.
         let mut f = fs::File::create(&path)?;
         f.write_all(&a.bytes)?;
-        f.sync_all()?;
     }
     Ok(())
 }
