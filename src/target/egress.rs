@@ -106,6 +106,9 @@ fn squid_dst(h: &Host) -> Option<(&'static str, String)> {
         Host::Wildcard(s) => Some(("dstdom_regex -n -i", format!("\\.{}$", s.replace('.', "\\.")))),
         Host::Ip(IpAddr::V4(a)) => Some(("dst -n", format!("{a}/32"))),
         Host::Ip(IpAddr::V6(a)) => Some(("dst -n", format!("{}/128", v6(a)))),
+        // squid reads a /0 block as `all` (both families): split it in halves.
+        Host::Cidr(IpAddr::V4(_), 0) => Some(("dst -n", "0.0.0.0/1 128.0.0.0/1".to_string())),
+        Host::Cidr(IpAddr::V6(_), 0) => Some(("dst -n", "::/1 8000::/1".to_string())),
         Host::Cidr(a, l) => Some(("dst -n", format!("{}/{l}", ip(a)))),
     }
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what capgate's tests use on a Debian machine: squid and nftables
+# (the egress artifacts are checked with the real tools) and bubblewrap.
+# Needs root for apt-get; without root it only reports what is missing.
+set -euo pipefail
+
+packages=(squid nftables bubblewrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo is required (https://rustup.rs); this machine has none" >&2
+  exit 1
+fi
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 0
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+echo "setup: ok"

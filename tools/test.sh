@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every test suite of capgate and ends with one line "N passed, M failed".
+# Usage: bash tools/test.sh        (from anywhere; installs test tools when root)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh || exit 1
+
+passed=0
+failed=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+# count_cargo FILE: add the "test result:" lines of a cargo test log.
+count_cargo() {
+  awk '/^test result:/ {
+      for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+    } END { print p + 0, f + 0 }' "$1"
+}
+
+# suite NAME KIND COMMAND...: KIND is "cargo" (count test results) or "check" (one pass/fail).
+suite() {
+  local name=$1 kind=$2
+  shift 2
+  local start=$SECONDS out="$log/$name.log" rc
+  echo "=== $name: $*"
+  "$@" >"$out" 2>&1
+  rc=$?
+  if [[ $kind == cargo ]]; then
+    read -r p f < <(count_cargo "$out")
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi   # build failure or crash
+    passed=$((passed + p))
+    failed=$((failed + f))
+  elif [[ $rc -eq 0 ]]; then
+    p=1 f=0
+    passed=$((passed + 1))
+  else
+    p=0 f=1
+    failed=$((failed + 1))
+  fi
+  if [[ $rc -ne 0 ]]; then tail -n 60 "$out"; fi
+  grep -E 'SKIPPED' "$out" || true
+  echo "--- $name: $p passed, $f failed, exit $rc, $((SECONDS - start)) s"
+}
+
+suite cargo-test cargo cargo test --locked --all-features
+suite rustfmt check cargo fmt --all -- --check
+suite clippy check cargo clippy --locked --all-targets -- -D warnings
+suite static-binary check bash -c '
+  RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --target x86_64-unknown-linux-gnu &&
+  bin=target/x86_64-unknown-linux-gnu/release/capgate &&
+  test "$($bin --version)" = "$(cargo metadata --no-deps --format-version 1 | grep -o "\"version\":\"[^\"]*\"" | head -1 | cut -d\" -f4)" &&
+  ! ldd "$bin" >/dev/null 2>&1'
+suite demo check bash tools/demo.sh
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
