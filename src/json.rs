@@ -542,19 +542,19 @@ impl Json {
         out
     }
 
-    fn write_pretty(&self, out: &mut String, indent: usize) {
+    fn write_pretty(&self, out: &mut String, level: usize) {
         match self {
             Json::Array(items) if !items.is_empty() => {
                 out.push_str("[\n");
                 for (i, v) in items.iter().enumerate() {
-                    out.push_str(&"  ".repeat(indent + 1));
-                    v.write_pretty(out, indent + 1);
+                    indent_to(out, level + 1);
+                    v.write_pretty(out, level + 1);
                     if i + 1 < items.len() {
                         out.push(',');
                     }
                     out.push('\n');
                 }
-                out.push_str(&"  ".repeat(indent));
+                indent_to(out, level);
                 out.push(']');
             }
             Json::Object(map) if !map.is_empty() => {
@@ -562,16 +562,16 @@ impl Json {
                 let entries = jcs_order(map);
                 let n = entries.len();
                 for (i, (k, v)) in entries.into_iter().enumerate() {
-                    out.push_str(&"  ".repeat(indent + 1));
+                    indent_to(out, level + 1);
                     escape_str(k, out);
                     out.push_str(": ");
-                    v.write_pretty(out, indent + 1);
+                    v.write_pretty(out, level + 1);
                     if i + 1 < n {
                         out.push(',');
                     }
                     out.push('\n');
                 }
-                out.push_str(&"  ".repeat(indent));
+                indent_to(out, level);
                 out.push('}');
             }
             other => other.write_compact(out),
@@ -579,16 +579,30 @@ impl Json {
     }
 }
 
-/// Object entries in JCS order (UTF-16 code units).
+/// Object entries in JCS order (UTF-16 code units). UTF-8 byte order (the
+/// BTreeMap's) agrees with it unless a key has characters from U+E000 up.
 fn jcs_order(map: &BTreeMap<String, Json>) -> Vec<(&String, &Json)> {
     let mut entries: Vec<_> = map.iter().collect();
-    entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+        entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
     entries
+}
+
+fn indent_to(out: &mut String, n: usize) {
+    for _ in 0..n {
+        out.push_str("  ");
+    }
 }
 
 /// Append a JCS-escaped string literal.
 pub fn escape_str(s: &str, out: &mut String) {
     out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -113,15 +113,26 @@ pub fn check_absolute(p: &str, span: &dyn Fn(usize, usize) -> Span) -> Result<()
     Ok(())
 }
 
-/// Components of an absolute path (empty for `/`).
-pub fn components(p: &str) -> Vec<&str> {
-    p.split('/').filter(|c| !c.is_empty()).collect()
+/// Components of an absolute path (none for `/`).
+pub fn components(p: &str) -> impl Iterator<Item = &str> + Clone {
+    p.split('/').filter(|c| !c.is_empty())
+}
+
+/// Number of components.
+pub fn depth(p: &str) -> usize {
+    components(p).count()
+}
+
+/// Parent-then-child order: component-wise byte order, so a directory sorts
+/// right before everything under it.
+pub fn cmp_tree(a: &str, b: &str) -> std::cmp::Ordering {
+    components(a).cmp(components(b))
 }
 
 /// True if `child` is `parent` or lies under it (component-wise).
 pub fn is_under(child: &str, parent: &str) -> bool {
-    let (c, p) = (components(child), components(parent));
-    c.len() >= p.len() && c[..p.len()] == p[..]
+    let mut c = components(child);
+    components(parent).all(|p| c.next() == Some(p))
 }
 
 /// Why a path is sensitive, if it is.
@@ -138,7 +149,6 @@ pub fn sensitive_reason(p: &str) -> Option<String> {
         }
     }
     components(p)
-        .into_iter()
         .find(|c| SENSITIVE_COMPONENTS.contains(c))
         .map(|c| format!("it has a `{c}` component (credentials or sockets)"))
 }

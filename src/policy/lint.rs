@@ -40,7 +40,7 @@ pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
             Capability::Fs(f) if f.writable() => {
                 let comps = path::components(&f.path);
                 let pkg = PACKAGE_DIRS.iter().any(|d| path::is_under(&f.path, d))
-                    || comps.iter().any(|c| PACKAGE_COMPONENTS.contains(c));
+                    || comps.clone().any(|c| PACKAGE_COMPONENTS.contains(&c));
                 if pkg {
                     diags.push(
                         Diagnostic::warning(Code::WritablePackageDir, format!("`{}` makes installed software writable", g.canonical))

@@ -212,14 +212,13 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
     let mut clock = BTreeSet::new();
     let mut limits: BTreeMap<&'static str, (Limit, Span)> = BTreeMap::new();
     let mut assertions = BTreeSet::new();
-    let mut fs_by_path: BTreeMap<Vec<String>, Vec<&Grant>> = BTreeMap::new();
+    let mut fs_by_path: BTreeMap<&str, Vec<&Grant>> = BTreeMap::new();
     let mut widened = Vec::new();
 
     for g in grants.values() {
         match &g.cap {
             Capability::Fs(f) => {
-                let key = path::components(&f.path).into_iter().map(str::to_string).collect();
-                fs_by_path.entry(key).or_default().push(g);
+                fs_by_path.entry(f.path.as_str()).or_default().push(g);
                 if f.glob == Glob::Children {
                     widened.push(Widening {
                         grant: g.canonical.clone(),
@@ -352,11 +351,12 @@ fn merge_env(env: &mut BTreeMap<String, (EnvEntry, Span)>, e: &EnvGrant, g: &Gra
     }
 }
 
-fn build_binds(profile: Profile, by_path: BTreeMap<Vec<String>, Vec<&Grant>>) -> Vec<Bind> {
-    // BTreeMap over component vectors is parent-then-child order.
+fn build_binds(profile: Profile, by_path: BTreeMap<&str, Vec<&Grant>>) -> Vec<Bind> {
+    let mut paths: Vec<(&str, Vec<&Grant>)> = by_path.into_iter().collect();
+    paths.sort_by(|a, b| path::cmp_tree(a.0, b.0));
     let mut out: Vec<Bind> = Vec::new();
-    for (comps, grants) in by_path {
-        let path = format!("/{}", comps.join("/"));
+    for (path, grants) in paths {
+        let path = path.to_string();
         let mut mode = Mode::Ro;
         let mut optional = true;
         for g in &grants {
@@ -368,7 +368,7 @@ fn build_binds(profile: Profile, by_path: BTreeMap<Vec<String>, Vec<&Grant>>) ->
             }
         }
         // Nearest enclosing mount: an emitted bind or a profile baseline path.
-        let depth = |p: &str| path::components(p).len();
+        let depth = path::depth;
         let from_binds = out
             .iter()
             .filter(|b| b.covered_by.is_none() && b.path != path && path::is_under(&path, &b.path))

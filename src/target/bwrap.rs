@@ -40,7 +40,7 @@ fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
 /// mount goes first, so no mount ever hides one that should lie on top of it.
 fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
     let (baseline, mut grants): (Vec<Mount>, Vec<Mount>) = mounts.into_iter().partition(|m| m.order == 0);
-    grants.sort_by(|a, b| (path::components(&a.dest), &a.args).cmp(&(path::components(&b.dest), &b.args)));
+    grants.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest).then_with(|| a.args.cmp(&b.args)));
     grants.dedup_by(|a, b| a.args == b.args);
     let is_prefix = |g: &Mount| {
         baseline

@@ -78,7 +78,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
         }
     }
-    volumes.sort_by(|a, b| crate::capability::path::components(&a.0).cmp(&crate::capability::path::components(&b.0)));
+    volumes.sort_by(|a, b| crate::capability::path::cmp_tree(&a.0, &b.0).then_with(|| a.1.cmp(b.1)));
     volumes.dedup();
     for (path, mode) in &volumes {
         flags.extend(["-v".into(), format!("{path}:{path}:{mode}")]);
