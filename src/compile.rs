@@ -68,25 +68,14 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     params::check_values(&m, &opts.params, &mut diags);
     let mut used = BTreeSet::new();
 
-    let command = m.command.as_ref().map(|cmd| {
-        cmd.iter()
-            .map(|t| {
-                params::substitute(
-                    t,
-                    params::Place::Anywhere,
-                    &m.params,
-                    &opts.params,
-                    &mut used,
-                    &mut diags,
-                )
-            })
-            .collect::<Option<Vec<String>>>()
+    let command = m.command.as_ref().and_then(|cmd| {
+        // Substitute every element first so each bad one is reported.
+        let parts: Vec<Option<String>> = cmd
+            .iter()
+            .map(|t| params::substitute(t, params::Place::Anywhere, &m.params, &opts.params, &mut used, &mut diags))
+            .collect();
+        parts.into_iter().collect::<Option<Vec<String>>>()
     });
-    let command = match command {
-        Some(Some(c)) => Some(c),
-        Some(None) => None,
-        None => None,
-    };
 
     let mut grants = Vec::new();
     let mut server_caps = BTreeSet::new();

@@ -400,8 +400,10 @@ impl<'a> Parser<'a> {
         }
         loop {
             self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.err_here("expected a double-quoted key"));
+            match self.peek() {
+                Some(b'"') => {}
+                Some(b'/') => return Err(self.err_here("comments are not allowed in JSON")),
+                _ => return Err(self.err_here("expected a double-quoted key")),
             }
             let kstart = self.pos;
             let (text, _) = self.string()?;

@@ -129,6 +129,22 @@ pub fn cmp_tree(a: &str, b: &str) -> std::cmp::Ordering {
     components(a).cmp(components(b))
 }
 
+/// The strict ancestors of a normalized absolute path, nearest first
+/// (`/a/b/c` gives `/a/b`, `/a`, `/`; the baseline path itself is excluded).
+pub fn ancestors(p: &str) -> impl Iterator<Item = &str> {
+    let mut cur = Some(p);
+    std::iter::from_fn(move || {
+        let c = cur?;
+        let next = match c.rfind('/') {
+            Some(0) if c.len() > 1 => Some("/"),
+            Some(0) | None => None,
+            Some(i) => Some(&c[..i]),
+        };
+        cur = next;
+        next
+    })
+}
+
 /// True if `child` is `parent` or lies under it (component-wise).
 pub fn is_under(child: &str, parent: &str) -> bool {
     let mut c = components(child);
@@ -182,6 +198,13 @@ mod tests {
         ] {
             assert!(sensitive_reason(p).is_none(), "{p}");
         }
+    }
+
+    #[test]
+    fn ancestor_walk() {
+        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a/b", "/a", "/"]);
+        assert_eq!(ancestors("/a").collect::<Vec<_>>(), ["/"]);
+        assert_eq!(ancestors("/").count(), 0);
     }
 
     #[test]

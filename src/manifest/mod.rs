@@ -198,6 +198,16 @@ pub fn decode(source: &[u8]) -> Result<&str, Diagnostics> {
     }
 }
 
+/// The diagnostic for a manifest of `size` bytes over the limit (callers
+/// that see the size first, like the CLI, use it without reading the file).
+pub fn too_large(size: u64) -> Diagnostic {
+    Diagnostic::error(
+        Code::InputLimit,
+        format!("the manifest is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes"),
+    )
+    .hint("a manifest lists grants, not data; split it or drop large inputSchema blocks")
+}
+
 /// True if `c` may not appear in single-line text (Cc, Cf, line/paragraph separators).
 pub fn is_forbidden_char(c: char) -> bool {
     c.is_control() || is_format_char(c) || c == '\u{2028}' || c == '\u{2029}'
@@ -441,8 +451,9 @@ impl Cx<'_> {
                             );
                         } else {
                             seen.insert(t.name.text.clone(), t.name.span);
-                            tools.push(t);
                         }
+                        // Kept (the manifest is already rejected) so its capabilities are checked too.
+                        tools.push(t);
                     }
                 }
             } else {

@@ -37,7 +37,10 @@ pub fn check_values(m: &Manifest, values: &BTreeMap<String, String>, diags: &mut
         if !m.params.contains_key(name) {
             let mut d = Diagnostic::error(
                 Code::UndeclaredParam,
-                format!("a value was given for param `{name}`, which the manifest does not declare"),
+                format!(
+                    "a value was given for param `{}`, which the manifest does not declare",
+                    crate::json::printable(name)
+                ),
             );
             d = match super::closest(name, &m.params.keys().map(String::as_str).collect::<Vec<_>>()) {
                 Some(best) => d.hint(format!("did you mean `{best}`?")),
@@ -128,6 +131,7 @@ pub fn substitute(
             ok = false;
             continue;
         }
+        used.insert(name.to_string());
         if place == Place::CapabilityScope {
             let in_scope = scope_start.is_some_and(|b| start >= b) && end <= scope_end;
             if !in_scope {

@@ -354,9 +354,10 @@ fn merge_env(env: &mut BTreeMap<String, (EnvEntry, Span)>, e: &EnvGrant, g: &Gra
 fn build_binds(profile: Profile, by_path: BTreeMap<&str, Vec<&Grant>>) -> Vec<Bind> {
     let mut paths: Vec<(&str, Vec<&Grant>)> = by_path.into_iter().collect();
     paths.sort_by(|a, b| path::cmp_tree(a.0, b.0));
+    // Emitted (not covered) binds by path; parents are always seen first.
+    let mut emitted: BTreeMap<String, (Mode, bool)> = BTreeMap::new();
     let mut out: Vec<Bind> = Vec::new();
     for (path, grants) in paths {
-        let path = path.to_string();
         let mut mode = Mode::Ro;
         let mut optional = true;
         for g in &grants {
@@ -368,25 +369,21 @@ fn build_binds(profile: Profile, by_path: BTreeMap<&str, Vec<&Grant>>) -> Vec<Bi
             }
         }
         // Nearest enclosing mount: an emitted bind or a profile baseline path.
-        let depth = path::depth;
-        let from_binds = out
-            .iter()
-            .filter(|b| b.covered_by.is_none() && b.path != path && path::is_under(&path, &b.path))
-            .map(|b| (depth(&b.path), b.path.clone(), b.mode, b.optional));
-        let from_baseline = baseline_paths(profile)
-            .iter()
-            .filter(|base| path::is_under(&path, base))
-            .map(|base| (depth(base), format!("profile:{base}"), Mode::Ro, false));
-        let ancestor = from_binds
-            .chain(from_baseline)
-            .max_by_key(|(d, ..)| *d)
-            .map(|(_, p, m, o)| (p, m, o));
+        let ancestor = path::ancestors(path).find_map(|a| {
+            if let Some((m, o)) = emitted.get(a) {
+                return Some((a.to_string(), *m, *o));
+            }
+            baseline_paths(profile).contains(&a).then(|| (format!("profile:{a}"), Mode::Ro, false))
+        });
         let covered_by = match ancestor {
             Some((a, m, a_opt)) if m == mode && (!a_opt || optional) => Some(a),
             _ => None,
         };
+        if covered_by.is_none() {
+            emitted.insert(path.to_string(), (mode, optional));
+        }
         out.push(Bind {
-            path,
+            path: path.to_string(),
             mode,
             optional,
             grants: grants.iter().map(|g| g.canonical.clone()).collect(),

@@ -86,27 +86,22 @@ fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, St
     })
 }
 
-fn read_manifest(path: &Path) -> Result<Vec<u8>, String> {
+/// A manifest's bytes, or (for a file over the size limit) the library's
+/// CG0003 diagnostic without reading the file.
+enum Input {
+    Bytes(Vec<u8>),
+    TooLarge(capgate::Diagnostics),
+}
+
+fn read_manifest(path: &Path) -> Result<Input, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
-        return Err(format!(
-            "{} is a directory; pass the manifest file (capgate.json)",
-            path.display()
-        ));
+        return Err(format!("{} is a directory; pass the manifest file (capgate.json)", path.display()));
     }
-    if meta.len() > capgate::manifest::MAX_MANIFEST_BYTES as u64 + 1 {
-        // Let the library report the limit with its code, without reading a huge file.
-        let mut head = vec![0u8; capgate::manifest::MAX_MANIFEST_BYTES + 1];
-        use std::io::Read;
-        let mut f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let n = f
-            .read(&mut head)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        head.truncate(n);
-        head.resize(capgate::manifest::MAX_MANIFEST_BYTES + 1, b' ');
-        return Ok(head);
+    if meta.len() > capgate::manifest::MAX_MANIFEST_BYTES as u64 {
+        return Ok(Input::TooLarge(capgate::Diagnostics(vec![capgate::manifest::too_large(meta.len())])));
     }
-    fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    fs::read(path).map(Input::Bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn display(path: &Path) -> String {
@@ -137,11 +132,16 @@ fn compile(a: CompileArgs) -> u8 {
             Ok(o) => o,
             Err(e) => return report::failure(&e, fmt),
         };
+        let file = display(manifest);
         let source = match read_manifest(manifest) {
-            Ok(s) => s,
+            Ok(Input::Bytes(s)) => s,
+            Ok(Input::TooLarge(ds)) => {
+                report::diagnostics(&ds, b"", &file, fmt);
+                worst = worst.max(1);
+                continue;
+            }
             Err(e) => return report::failure(&e, fmt),
         };
-        let file = display(manifest);
         let compiled = match capgate::compile(&source, &opts) {
             Ok(c) => c,
             Err(ds) => {
@@ -206,7 +206,11 @@ fn key(a: KeyArgs) -> u8 {
         Err(e) => return report::failure(&e, fmt),
     };
     let source = match read_manifest(&a.manifest) {
-        Ok(s) => s,
+        Ok(Input::Bytes(s)) => s,
+        Ok(Input::TooLarge(ds)) => {
+            report::diagnostics(&ds, b"", &display(&a.manifest), fmt);
+            return 1;
+        }
         Err(e) => return report::failure(&e, fmt),
     };
     match capgate::key(&source, &opts) {
@@ -261,11 +265,15 @@ fn verify(a: VerifyArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return report::failure(&e, fmt),
     };
+    let file = display(&a.manifest);
     let source = match read_manifest(&a.manifest) {
-        Ok(s) => s,
+        Ok(Input::Bytes(s)) => s,
+        Ok(Input::TooLarge(ds)) => {
+            report::diagnostics(&ds, b"", &file, fmt);
+            return 1;
+        }
         Err(e) => return report::failure(&e, fmt),
     };
-    let file = display(&a.manifest);
     let compiled = match capgate::compile(&source, &opts) {
         Ok(c) => c,
         Err(ds) => {
