@@ -5,19 +5,10 @@ use super::Policy;
 use crate::capability::{path, Capability, EnvAction, Host, IpcEndpoint, NetAction};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 
-/// Words that mark a variable as a secret.
+/// `_`-separated words that mark a variable as a secret.
 const SECRET_WORDS: &[&str] = &[
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "API_KEY",
-    "APIKEY",
-    "PRIVATE_KEY",
-    "CREDENTIAL",
-    "_PAT",
-    "ACCESS_KEY",
-    "AUTH",
+    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "PAT", "KEY", "APIKEY", "CREDENTIAL", "CREDENTIALS", "AUTH",
+    "COOKIE", "SESSION", "PRIVATE",
 ];
 
 /// Directories that hold installed software.
@@ -31,6 +22,11 @@ pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
                 Diagnostic::warning(Code::BroadHost, format!("`{}` allows egress to any public host", g.canonical))
                     .at(g.span)
                     .hint("name the hosts the server talks to; `*` lets a prompt-injected server exfiltrate anywhere"),
+            ),
+            Capability::Net(n) if broad_block(&n.host) && n.actions.contains(&NetAction::Connect) => diags.push(
+                Diagnostic::warning(Code::BroadHost, format!("`{}` allows egress to a very large address block", g.canonical))
+                    .at(g.span)
+                    .hint("an IP block reaches every address it names, loopback, private ranges and cloud metadata included; name the hosts instead"),
             ),
             Capability::Env(e) if e.action == EnvAction::Read && looks_secret(&e.name) => diags.push(
                 Diagnostic::warning(Code::SecretAsRead, format!("`{}` looks like a secret but is passed with `read`", e.name))
@@ -62,9 +58,9 @@ pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
                     .hint(format!("grant {}/<server-name>/** instead", f.path)),
             ),
             Capability::Ipc(i) if !matches!(i.endpoint, IpcEndpoint::Unix(_)) => diags.push(
-                Diagnostic::warning(Code::DangerousIpc, format!("`{}` lets the server talk to the desktop session", g.canonical))
+                Diagnostic::warning(Code::DangerousIpc, format!("`{}` lets the server talk to the desktop session or system services", g.canonical))
                     .at(g.span)
-                    .hint("display and bus sockets allow keystroke injection and screen capture; grant them only to trusted servers"),
+                    .hint("display sockets allow keystroke injection and screen capture, bus sockets reach privileged services; grant them only to trusted servers"),
             ),
             Capability::Exec(e) if e.nested_sandbox => diags.push(
                 Diagnostic::warning(Code::NestedSandbox, format!("`{}` lets the program create user namespaces", g.canonical))
@@ -87,5 +83,27 @@ pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
 
 fn looks_secret(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|w| up.contains(w)) || up.ends_with("_KEY")
+    up.split('_').any(|w| SECRET_WORDS.contains(&w))
+}
+
+/// An IP block broad enough to be "anywhere": IPv4 shorter than /8, IPv6 shorter than /16.
+fn broad_block(h: &Host) -> bool {
+    match h {
+        Host::Cidr(std::net::IpAddr::V4(_), l) => *l < 8,
+        Host::Cidr(std::net::IpAddr::V6(_), l) => *l < 16,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secret_words() {
+        for n in ["GITHUB_TOKEN", "GITHUB_PERSONAL_ACCESS_TOKEN", "API_KEY", "OPENAI_APIKEY", "DB_PASSWORD", "GH_PAT"] {
+            assert!(super::looks_secret(n), "{n}");
+        }
+        for n in ["MEMORY_FILE_PATH", "AUTHOR_NAME", "LD_LIBRARY_PATH", "KEYBOARD", "HOME", "PATHS"] {
+            assert!(!super::looks_secret(n), "{n}");
+        }
+    }
 }

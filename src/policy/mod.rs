@@ -232,6 +232,12 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
                         reason: "a writable bind is also readable".into(),
                     });
                 }
+                if acts.contains(&FsAction::Exec) && !acts.contains(&FsAction::Read) {
+                    widened.push(Widening {
+                        grant: g.canonical.clone(),
+                        reason: "an executable bind is also readable".into(),
+                    });
+                }
                 let rw: Vec<&str> = acts.iter().filter(|a| a.needs_write()).map(|a| a.as_str()).collect();
                 if !rw.is_empty() && rw != ["write", "create", "delete"] {
                     widened.push(Widening {
@@ -284,6 +290,11 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
         }
     }
 
+    // X11 clients find the display through DISPLAY: pass it like env:read.
+    if ipc.iter().any(|i: &IpcGrant| i.endpoint == crate::capability::IpcEndpoint::X11) {
+        let span = grants.values().find(|g| matches!(&g.cap, Capability::Ipc(_))).map(|g| g.span).unwrap_or_default();
+        env.entry("DISPLAY".to_string()).or_insert((EnvEntry { action: EnvAction::Read, value: None }, span));
+    }
     let binds = build_binds(p.profile, fs_by_path);
     widened.sort();
     widened.dedup();

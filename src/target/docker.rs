@@ -111,22 +111,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
                 );
             }
         }
-        if let Capability::Fs(f) = &g.cap {
-            if f.optional {
-                env.launcher(
-                    &g.canonical,
-                    "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
-                );
-            }
+    }
+    for b in p.effective_binds().filter(|b| b.optional) {
+        for g in &b.grants {
+            env.launcher(g, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
         }
-        if let Capability::Ipc(i) = &g.cap {
-            if i.optional {
-                env.launcher(
-                    &g.canonical,
-                    "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
-                );
-            }
-        }
+    }
+    for i in p.ipc.iter().filter(|i| i.optional) {
+        env.launcher(&i.to_string(), "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
     }
     if p.command.is_none() {
         env.notes

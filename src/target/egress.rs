@@ -163,8 +163,13 @@ fn squid(p: &Policy, rules: &[Rule]) -> String {
             let _ = writeln!(out, "acl capgate_{}_port port {}", r.n, r.grant.ports);
             conds.push(format!("capgate_{}_port", r.n));
         }
+        if !r.before_special() {
+            // Last, so squid resolves a name only after it matched the
+            // allowlist: a denied name never reaches DNS (no exfiltration).
+            conds.push("!capgate_special".into());
+        }
         if conds.is_empty() {
-            // `*:*` with ?private=allow, or `*:*` after the special denial.
+            // `*:*?private=allow`.
             conds.push("all".into());
         }
         let _ = writeln!(out, "http_access allow {}", conds.join(" "));
@@ -172,8 +177,6 @@ fn squid(p: &Policy, rules: &[Rule]) -> String {
     for r in tcp.iter().filter(|r| r.before_special()) {
         emit(&mut out, r);
     }
-    let _ = writeln!(out);
-    let _ = writeln!(out, "http_access deny capgate_special");
     for r in tcp.iter().filter(|r| !r.before_special()) {
         emit(&mut out, r);
     }
