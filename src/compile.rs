@@ -65,7 +65,6 @@ struct Front {
 
 fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     let (m, mut diags) = manifest::parse_partial(source)?;
-    params::check_values(&m, &opts.params, &mut diags);
     let mut used = BTreeSet::new();
 
     let command = m.command.as_ref().and_then(|cmd| {
@@ -121,8 +120,9 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         let recs = parse_list(&tool.capabilities, Some(&tool.name.text), &mut diags, &mut used);
         tool_caps.insert(tool.name.text.clone(), recs);
     }
+    params::check_values(&m, &opts.params, &used, &mut diags);
     for (name, decl) in &m.params {
-        if !used.contains(name) && opts.params.contains_key(name) {
+        if !used.contains(name) {
             diags.push(
                 Diagnostic::warning(Code::UnusedParam, format!("param `{name}` is declared but never used"))
                     .at(decl.span)
@@ -220,14 +220,20 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
             Ok(lowered) => {
                 if opts.strict {
                     for gap in &lowered.envelope.unenforced {
-                        let span = f.policy.grants.get(&gap.grant).map(|g| g.span);
+                        let grant = f.policy.grants.get(&gap.grant);
+                        let hint = match grant.map(|g| &g.cap) {
+                            Some(capability::Capability::Fs(_)) => {
+                                "add the `exec` action (fs:read,exec:...): every target lets bound files run, so --strict wants it declared"
+                            }
+                            _ => "drop the grant, compile only targets that enforce it (--target), or compile without --strict if the gap is acceptable",
+                        };
                         errors.push(
                             Diagnostic::error(
                                 Code::Unenforced,
                                 format!("{}: `{}` is not enforced: {}", t.as_str(), gap.grant, gap.reason),
                             )
-                            .at_opt(span)
-                            .hint("drop the grant, pick a target that enforces it, or compile without --strict"),
+                            .at_opt(grant.map(|g| g.span))
+                            .hint(hint),
                         );
                     }
                 }

@@ -121,6 +121,14 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 
 /// Write `artifacts` to `dir` atomically (see the module docs).
 pub fn write_out_dir(dir: &Path, artifacts: &[Artifact]) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the parent directory {} does not exist", parent.display()),
+            ));
+        }
+    }
     let exists = match fs::symlink_metadata(dir) {
         Ok(_) => {
             check_replaceable(dir)?;

@@ -226,7 +226,7 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
                 format!("capability contains {what} U+{:04X}", c as u32),
             )
             .at(src.span(i, i + c.len_utf8()))
-            .hint(if c.is_whitespace() {
+            .hint(if c.is_whitespace() && !c.is_control() {
                 "capabilities have no spaces: write `fs:read,write:/data/**`"
             } else {
                 "control and invisible format characters (bidi overrides, zero-width spaces) are never allowed"

@@ -415,7 +415,8 @@ impl Cx<'_> {
         let params = get("params").map(|v| self.params(v)).unwrap_or_default();
 
         let mut capabilities = Vec::new();
-        match (get("capabilities"), get("serverCapabilities")) {
+        let server_caps = get("serverCapabilities").filter(|_| grammar == Grammar::Compat);
+        match (get("capabilities"), server_caps) {
             (Some(a), Some(b)) => {
                 let _ = a;
                 self.err(

@@ -21,11 +21,12 @@ pub fn valid_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Check given values against the declarations: every declared param has a
-/// value, no undeclared one is given, and values are single-line text.
-pub fn check_values(m: &Manifest, values: &BTreeMap<String, String>, diags: &mut Diagnostics) {
+/// Check given values against the declarations: every used param has a
+/// value (an unused one gets the CG0126 warning instead), no undeclared one
+/// is given, and values are single-line text.
+pub fn check_values(m: &Manifest, values: &BTreeMap<String, String>, used: &BTreeSet<String>, diags: &mut Diagnostics) {
     for (name, decl) in &m.params {
-        if !values.contains_key(name) {
+        if !values.contains_key(name) && used.contains(name) {
             diags.push(
                 Diagnostic::error(Code::MissingParam, format!("param `{name}` has no value"))
                     .at(decl.span)

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 /// bwrap refuses more options than this in an `--args` stream.
 pub const MAX_BWRAP_OPTIONS: usize = 9000;
 
+/// Options `capgate exec` may add besides secrets (proxy socket, bridge binary).
+const LAUNCHER_RESERVE: usize = 16;
+
 struct Mount {
     dest: String,
     /// 0 = baseline, 1 = grant.
@@ -145,11 +148,15 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     opts.extend(["--chdir".to_string(), "/".to_string()]);
 
-    if opts.len() > MAX_BWRAP_OPTIONS {
+    // capgate exec appends `--setenv NAME VALUE` for each passed variable and
+    // the egress wiring (proxy socket and bridge binds) to the same stream.
+    let passed = p.env.values().filter(|e| e.action != EnvAction::Set).count();
+    let needed = opts.len() + 3 * passed + LAUNCHER_RESERVE;
+    if needed > MAX_BWRAP_OPTIONS {
         return Err(Diagnostic::error(
             Code::TooManyOptions,
             format!(
-                "the bwrap argv has {} options; bwrap accepts at most {MAX_BWRAP_OPTIONS}",
+                "the bwrap argv needs {needed} options ({} compiled, the rest added at launch); bwrap accepts at most {MAX_BWRAP_OPTIONS}",
                 opts.len()
             ),
         )
