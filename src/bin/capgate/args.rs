@@ -39,9 +39,29 @@ supplies its params (--param and --params-file apply on top).")]
     /// Print the content key (64 hex digits) of a manifest.
     #[command(after_help = "Example:\n  capgate key capgate.json --param PKG=/opt/mcp/pkg")]
     Key(KeyArgs),
-    /// Recompile and compare with committed artifacts; exit 1 with a unified diff on any difference.
-    #[command(after_help = "Example:\n  capgate verify capgate.json --golden-dir golden/ --param PKG=/opt/mcp/pkg")]
+    /// Recompile and compare with committed artifacts or a lock file; exit 1 on any difference.
+    #[command(after_help = "Examples:
+  capgate verify capgate.json --golden-dir golden/ --param PKG=/opt/mcp/pkg
+  capgate verify --lock capgate.lock        # every manifest of a tree, as `capgate lock` recorded it")]
     Verify(VerifyArgs),
+    /// Record the key and artifact hashes of every capgate.json under a directory.
+    #[command(after_help = "\
+Examples:
+  capgate lock                      # walks ., writes ./capgate.lock
+  capgate lock servers/ --output audit/capgate.lock
+
+The walk does not follow symlinks and skips .git, target, node_modules, bazel-*,
+tests/ui and tests/hostile. A capgate.params.json beside a manifest gives its params.
+Check a tree against the lock with `capgate verify --lock capgate.lock`.")]
+    Lock(LockArgs),
+    /// Print an in-toto Statement (SLSA Provenance v1) for a compiled out-dir.
+    #[command(after_help = "\
+Example:
+  capgate attest out/ > out.intoto.json
+  cosign attest-blob --predicate ... / minisign -S -m out.intoto.json   # signing is external
+
+The subjects are index.json and every file it lists; the out-dir must match index.json.")]
+    Attest(AttestArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  capgate explain CG0212")]
     Explain {
@@ -105,17 +125,40 @@ pub struct KeyArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Manifest file.
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifest file (with --golden-dir).
+    #[arg(value_name = "MANIFEST", required_unless_present = "lock", requires = "golden_dir")]
+    pub manifest: Option<PathBuf>,
     /// Directory with the committed artifacts.
-    #[arg(long, value_name = "DIR")]
-    pub golden_dir: PathBuf,
+    #[arg(long, value_name = "DIR", conflicts_with = "lock")]
+    pub golden_dir: Option<PathBuf>,
+    /// Recompute every manifest of a lock file (capgate lock) and report drift.
+    #[arg(long, value_name = "LOCKFILE")]
+    pub lock: Option<PathBuf>,
     /// On success, write the key and a newline to this file.
     #[arg(long, value_name = "FILE")]
     pub stamp: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// Directory to walk.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the lock (default: DIR/capgate.lock).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How to print diagnostics (on stderr).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct AttestArgs {
+    /// A directory written by `capgate compile --out-dir`.
+    #[arg(value_name = "OUT_DIR")]
+    pub out_dir: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,12 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Compile(a) => compile(a),
         Command::Key(a) => key(a),
-        Command::Verify(a) => verify(a),
+        Command::Verify(a) => match a.lock.clone() {
+            Some(lock) => crate::audit::verify_lock(&lock, a.common.format),
+            None => verify(a),
+        },
+        Command::Lock(a) => crate::audit::lock(&a),
+        Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);
@@ -24,7 +29,7 @@ pub fn run(cli: Cli) -> u8 {
 }
 
 /// Param values from a JSON object file.
-fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
+pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read params file {}: {e}", path.display()))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| format!("params file {} is not UTF-8", path.display()))?;
     let v = capgate::json::parse(text)
@@ -88,12 +93,12 @@ fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, St
 
 /// A manifest's bytes, or (for a file over the size limit) the library's
 /// CG0003 diagnostic without reading the file.
-enum Input {
+pub enum Input {
     Bytes(Vec<u8>),
     TooLarge(capgate::Diagnostics),
 }
 
-fn read_manifest(path: &Path) -> Result<Input, String> {
+pub fn read_manifest(path: &Path) -> Result<Input, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
         return Err(format!("{} is a directory; pass the manifest file (capgate.json)", path.display()));
@@ -226,7 +231,7 @@ fn key(a: KeyArgs) -> u8 {
 }
 
 /// Every regular file under `dir`, as sorted relative paths.
-fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
@@ -261,12 +266,15 @@ fn diffable(path: &str, bytes: &[u8]) -> String {
 
 fn verify(a: VerifyArgs) -> u8 {
     let fmt = a.common.format;
+    let (Some(manifest), Some(golden_dir)) = (a.manifest.clone(), a.golden_dir.clone()) else {
+        return report::failure("verify needs MANIFEST --golden-dir DIR, or --lock FILE", fmt);
+    };
     let opts = match options(&a.common, BTreeMap::new()) {
         Ok(o) => o,
         Err(e) => return report::failure(&e, fmt),
     };
-    let file = display(&a.manifest);
-    let source = match read_manifest(&a.manifest) {
+    let file = display(&manifest);
+    let source = match read_manifest(&manifest) {
         Ok(Input::Bytes(s)) => s,
         Ok(Input::TooLarge(ds)) => {
             report::diagnostics(&ds, b"", &file, fmt);
@@ -281,15 +289,15 @@ fn verify(a: VerifyArgs) -> u8 {
             return 1;
         }
     };
-    let golden = match list_files(&a.golden_dir) {
+    let golden = match list_files(&golden_dir) {
         Ok(g) => g,
-        Err(e) => return report::failure(&format!("cannot read golden dir {}: {e}", a.golden_dir.display()), fmt),
+        Err(e) => return report::failure(&format!("cannot read golden dir {}: {e}", golden_dir.display()), fmt),
     };
     let expected: BTreeMap<&str, &Artifact> = compiled.artifacts.iter().map(|x| (x.path.as_str(), x)).collect();
     let mut problems = Vec::new();
     let mut out = String::new();
     for (path, art) in &expected {
-        let gp = a.golden_dir.join(path);
+        let gp = golden_dir.join(path);
         match fs::read(&gp) {
             Ok(bytes) if bytes == art.bytes => {}
             Ok(bytes) => {
@@ -328,18 +336,18 @@ fn verify(a: VerifyArgs) -> u8 {
         println!(
             "ok: {} matches {} ({} files, key {})",
             file,
-            a.golden_dir.display(),
+            golden_dir.display(),
             expected.len(),
             compiled.key
         );
         return 0;
     }
     print!("{out}");
-    eprintln!("error: {} does not match {}:", a.golden_dir.display(), file);
+    eprintln!("error: {} does not match {}:", golden_dir.display(), file);
     for p in &problems {
         eprintln!("  {p}");
     }
-    let mut update = format!("capgate compile {} --out-dir {}", file, a.golden_dir.display());
+    let mut update = format!("capgate compile {} --out-dir {}", file, golden_dir.display());
     for t in &a.common.targets {
         update.push_str(&format!(" --target {}", format!("{t:?}").to_lowercase()));
     }

@@ -3,6 +3,7 @@
 //! verify mismatch, 2 usage or I/O error.
 
 mod args;
+mod audit;
 mod commands;
 mod report;
 

@@ -1,0 +1,334 @@
+//! Audits: `lock` records the key and artifact hashes of every manifest in a
+//! tree, `verify --lock` recomputes them and reports drift, and `attest`
+//! emits an in-toto Statement with a SLSA Provenance v1 predicate.
+
+use crate::args::{Format, LockArgs};
+use crate::commands::{read_manifest, read_params_file, Input};
+use crate::report;
+use capgate::json::{self, Json, Kind};
+use capgate::Options;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const LOCK_FORMAT: &str = "capgate.lock/1";
+/// Directory names a walk never enters.
+const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
+/// Relative paths a walk never enters (hostile and failing test inputs).
+const SKIP_PATHS: &[&str] = &["tests/ui", "tests/hostile"];
+
+/// Every `capgate.json` under `root`, as byte-sorted relative paths.
+/// Symlinks are never followed.
+pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                let skip = SKIP_DIRS.contains(&name.as_str())
+                    || name.starts_with("bazel-")
+                    || SKIP_PATHS.contains(&child.as_str());
+                if !skip {
+                    stack.push((entry.path(), child));
+                }
+            } else if ft.is_file() && name == "capgate.json" {
+                out.push(child);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(out)
+}
+
+/// One manifest's lock entry, or its diagnostics.
+enum Entry {
+    Ok(Json),
+    Rejected(String),
+}
+
+fn lock_entry(root: &Path, rel: &str) -> Result<Entry, String> {
+    let path = root.join(rel);
+    let beside = path.parent().unwrap_or(root).join("capgate.params.json");
+    let params = if beside.is_file() { read_params_file(&beside)? } else { BTreeMap::new() };
+    let source = match read_manifest(&path)? {
+        Input::Bytes(b) => b,
+        Input::TooLarge(ds) => return Ok(Entry::Rejected(ds.to_string())),
+    };
+    let opts = Options { params: params.clone(), ..Default::default() };
+    match capgate::compile(&source, &opts) {
+        Ok(c) => {
+            let mut files = BTreeMap::new();
+            for a in &c.artifacts {
+                files.insert(a.path.clone(), Json::str(a.sha256()));
+            }
+            let mut o = BTreeMap::new();
+            o.insert("path".to_string(), Json::str(rel));
+            o.insert("params".to_string(), Json::Object(params.into_iter().map(|(k, v)| (k, Json::Str(v))).collect()));
+            o.insert("key".to_string(), Json::str(&c.key));
+            o.insert("files".to_string(), Json::Object(files));
+            Ok(Entry::Ok(Json::Object(o)))
+        }
+        Err(ds) => {
+            let text = String::from_utf8_lossy(&source);
+            let mut msg = String::new();
+            for d in ds.iter() {
+                msg.push_str(&capgate::diag::render_human(d, &text, &path.display().to_string()));
+            }
+            Ok(Entry::Rejected(msg))
+        }
+    }
+}
+
+fn compute(root: &Path) -> Result<(Vec<Json>, Vec<String>), String> {
+    let manifests = walk(root).map_err(|e| format!("cannot walk {}: {e}", root.display()))?;
+    let mut entries = Vec::new();
+    let mut rejected = Vec::new();
+    for rel in &manifests {
+        match lock_entry(root, rel)? {
+            Entry::Ok(j) => entries.push(j),
+            Entry::Rejected(msg) => rejected.push(msg),
+        }
+    }
+    Ok((entries, rejected))
+}
+
+fn lock_json(entries: Vec<Json>) -> Json {
+    let mut o = BTreeMap::new();
+    o.insert("format".to_string(), Json::str(LOCK_FORMAT));
+    o.insert("capgate".to_string(), Json::str(capgate::VERSION));
+    o.insert("manifests".to_string(), Json::Array(entries));
+    Json::Object(o)
+}
+
+/// Write a file atomically (sibling temp file + rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.capgate-new-{}", std::process::id()));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// `capgate lock [DIR] [--output F]`.
+pub fn lock(a: &LockArgs) -> u8 {
+    let (entries, rejected) = match compute(&a.dir) {
+        Ok(x) => x,
+        Err(e) => return report::failure(&e, a.format),
+    };
+    if !rejected.is_empty() {
+        for r in &rejected {
+            eprint!("{r}");
+        }
+        eprintln!("error: {} manifest(s) rejected; no lock written", rejected.len());
+        return 1;
+    }
+    let out = a.output.clone().unwrap_or_else(|| a.dir.join("capgate.lock"));
+    let n = entries.len();
+    if let Err(e) = write_atomic(&out, lock_json(entries).to_pretty().as_bytes()) {
+        return report::failure(&format!("cannot write {}: {e}", out.display()), a.format);
+    }
+    println!("locked {n} manifest(s) in {}", out.display());
+    0
+}
+
+/// Entries of a lock file by manifest path: (key, params, files).
+type Locked = BTreeMap<String, (String, Json, BTreeMap<String, String>)>;
+
+fn read_lock(path: &Path) -> Result<Locked, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bad = || format!("{} is not a capgate lock file ({LOCK_FORMAT})", path.display());
+    let v = json::parse(&text).map_err(|_| bad())?.to_json();
+    let Json::Object(top) = v else { return Err(bad()) };
+    if top.get("format") != Some(&Json::str(LOCK_FORMAT)) {
+        return Err(bad());
+    }
+    let Some(Json::Array(items)) = top.get("manifests") else { return Err(bad()) };
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Json::Object(o) = item else { return Err(bad()) };
+        let (Some(Json::Str(p)), Some(Json::Str(k)), Some(Json::Object(files))) =
+            (o.get("path"), o.get("key"), o.get("files"))
+        else {
+            return Err(bad());
+        };
+        let files = files
+            .iter()
+            .map(|(f, h)| match h {
+                Json::Str(h) => Ok((f.clone(), h.clone())),
+                _ => Err(bad()),
+            })
+            .collect::<Result<_, _>>()?;
+        out.insert(p.clone(), (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files));
+    }
+    Ok(out)
+}
+
+/// `capgate verify --lock F`: the tree beside F against F.
+pub fn verify_lock(lock_path: &Path, fmt: Format) -> u8 {
+    let locked = match read_lock(lock_path) {
+        Ok(l) => l,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let root = match lock_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (entries, rejected) = match compute(&root) {
+        Ok(x) => x,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let mut drift = Vec::new();
+    let mut current: Locked = BTreeMap::new();
+    for e in entries {
+        let Json::Object(o) = e else { continue };
+        let (Some(Json::Str(p)), Some(Json::Str(k)), Some(Json::Object(files))) =
+            (o.get("path"), o.get("key"), o.get("files"))
+        else {
+            continue;
+        };
+        let files = files.iter().filter_map(|(f, h)| if let Json::Str(h) = h { Some((f.clone(), h.clone())) } else { None });
+        current.insert(p.clone(), (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files.collect()));
+    }
+    for (path, (key, params, files)) in &locked {
+        let Some((new_key, new_params, new_files)) = current.get(path) else {
+            drift.push(format!("{path}: in the lock, but missing or rejected now"));
+            continue;
+        };
+        if params != new_params {
+            drift.push(format!("{path}: params changed"));
+        }
+        if key != new_key {
+            drift.push(format!("{path}: key {key} -> {new_key}"));
+        }
+        for (f, h) in files {
+            match new_files.get(f) {
+                Some(nh) if nh == h => {}
+                Some(nh) => drift.push(format!("{path}: {f} sha256 {h} -> {nh}")),
+                None => drift.push(format!("{path}: {f} is no longer produced")),
+            }
+        }
+        for f in new_files.keys().filter(|f| !files.contains_key(*f)) {
+            drift.push(format!("{path}: {f} is new"));
+        }
+    }
+    for path in current.keys().filter(|p| !locked.contains_key(*p)) {
+        drift.push(format!("{path}: new manifest, not in the lock"));
+    }
+    for r in &rejected {
+        eprint!("{r}");
+    }
+    if drift.is_empty() && rejected.is_empty() {
+        println!("ok: {} manifest(s) match {}", locked.len(), lock_path.display());
+        return 0;
+    }
+    eprintln!("error: the tree does not match {}:", lock_path.display());
+    for d in &drift {
+        eprintln!("  {d}");
+    }
+    eprintln!("to accept the changes, run: capgate lock {} --output {}", root.display(), lock_path.display());
+    1
+}
+
+/// `capgate attest OUT_DIR`: an in-toto Statement v1 with a SLSA
+/// Provenance v1 predicate, JCS-serialized, with no time fields.
+pub fn attest(out_dir: &Path) -> u8 {
+    let fmt = Format::Human;
+    let index_path = out_dir.join("index.json");
+    let index_bytes = match fs::read(&index_path) {
+        Ok(b) => b,
+        Err(e) => return report::failure(&format!("cannot read {}: {e}", index_path.display()), fmt),
+    };
+    let text = String::from_utf8_lossy(&index_bytes);
+    let bad = |why: &str| report::failure(&format!("{} is not a capgate index: {why}", index_path.display()), fmt);
+    let Ok(v) = json::parse(&text) else { return bad("not JSON") };
+    let Kind::Object(_) = v.kind else { return bad("not an object") };
+    let Json::Object(index) = v.to_json() else { return bad("not an object") };
+    if index.get("format") != Some(&Json::str("capgate.index/1")) {
+        return bad("no format capgate.index/1");
+    }
+    let Some(Json::Array(files)) = index.get("files") else { return bad("no files") };
+
+    let mut subjects = BTreeMap::new();
+    subjects.insert("index.json".to_string(), capgate::artifact::sha256_hex(&index_bytes));
+    for f in files {
+        let Json::Object(f) = f else { return bad("bad file entry") };
+        let (Some(Json::Str(path)), Some(Json::Str(want))) = (f.get("path"), f.get("sha256")) else {
+            return bad("bad file entry");
+        };
+        if path.contains("..") || path.starts_with('/') {
+            return bad("a file path leaves the out-dir");
+        }
+        let got = match fs::read(out_dir.join(path)) {
+            Ok(b) => capgate::artifact::sha256_hex(&b),
+            Err(e) => return report::failure(&format!("cannot read {}: {e}", out_dir.join(path).display()), fmt),
+        };
+        if &got != want {
+            eprintln!("error: {path} does not match index.json (sha256 {got}, index says {want}); refusing to attest");
+            return 1;
+        }
+        subjects.insert(path.clone(), got);
+    }
+
+    let obj = |pairs: Vec<(&str, Json)>| Json::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    let digest = |h: &str| obj(vec![("sha256", Json::str(h))]);
+    let subject = Json::Array(subjects.iter().map(|(n, h)| obj(vec![("name", Json::str(n)), ("digest", digest(h))])).collect());
+    let get = |k: &str| index.get(k).cloned().unwrap_or(Json::Null);
+    let manifest = match index.get("manifest") {
+        Some(Json::Object(m)) => m.clone(),
+        _ => return bad("no manifest"),
+    };
+    let Some(Json::Str(manifest_sha)) = manifest.get("sha256") else { return bad("no manifest digest") };
+    let version = match index.get("capgate") {
+        Some(Json::Str(v)) => v.clone(),
+        _ => return bad("no capgate version"),
+    };
+    let predicate = obj(vec![
+        (
+            "buildDefinition",
+            obj(vec![
+                ("buildType", Json::str("https://capgate.dev/attestation/compile/v1")),
+                (
+                    "externalParameters",
+                    obj(vec![
+                        ("manifest", obj(vec![("name", manifest.get("name").cloned().unwrap_or(Json::Null)), ("version", manifest.get("version").cloned().unwrap_or(Json::Null))])),
+                        ("params", get("params")),
+                        ("targets", get("targets")),
+                        ("options", get("options")),
+                    ]),
+                ),
+                ("internalParameters", obj(vec![("grammar", get("grammar")), ("key", get("key"))])),
+                (
+                    "resolvedDependencies",
+                    Json::Array(vec![obj(vec![
+                        ("name", Json::str("capgate.json (normalized, RFC 8785)")),
+                        ("digest", digest(manifest_sha)),
+                    ])]),
+                ),
+            ]),
+        ),
+        (
+            "runDetails",
+            obj(vec![
+                ("builder", obj(vec![("id", Json::str(format!("https://capgate.dev/builder/capgate@{version}"))), ("version", obj(vec![("capgate", Json::str(&version))]))])),
+                ("metadata", obj(vec![("invocationId", get("key"))])),
+            ]),
+        ),
+    ]);
+    let statement = obj(vec![
+        ("_type", Json::str("https://in-toto.io/Statement/v1")),
+        ("subject", subject),
+        ("predicateType", Json::str("https://slsa.dev/provenance/v1")),
+        ("predicate", predicate),
+    ]);
+    println!("{}", statement.to_compact());
+    0
+}
