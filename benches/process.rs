@@ -43,7 +43,7 @@ fn main() {
     let manifest = root.join("benches/fixtures/twenty.json");
     let out = scratch.path().join("out");
 
-    let mut compile = || {
+    let compile = || {
         let mut c = Command::new(&capgate);
         c.arg("compile").arg(&manifest).arg("--param").arg("PKG=/opt/mcp/bench-server").arg("--out-dir").arg(&out);
         time(&mut c)
