@@ -60,7 +60,8 @@ impl Compiled {
 struct Front {
     policy: Policy,
     warnings: Diagnostics,
-    manifest_json: Json,
+    /// JCS form of the normalized manifest.
+    manifest_jcs: String,
 }
 
 fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
@@ -71,7 +72,16 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         // Substitute every element first so each bad one is reported.
         let parts: Vec<Option<String>> = cmd
             .iter()
-            .map(|t| params::substitute(t, params::Place::Anywhere, &m.params, &opts.params, &mut used, &mut diags))
+            .map(|t| {
+                params::substitute(
+                    t,
+                    params::Place::Anywhere,
+                    &m.params,
+                    &opts.params,
+                    &mut used,
+                    &mut diags,
+                )
+            })
             .collect();
         parts.into_iter().collect::<Option<Vec<String>>>()
     });
@@ -164,7 +174,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     Ok(Front {
         policy,
         warnings: diags.sorted(),
-        manifest_json,
+        manifest_jcs: manifest_json.to_compact(),
     })
 }
 
@@ -190,14 +200,14 @@ fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: Gr
 
 fn key_of(f: &Front, opts: &Options) -> String {
     let targets = opts.effective_targets();
-    key::digest(&key::preimage(
+    key::compute(
         f.policy.grammar,
         &targets,
         opts.strict,
         opts.deny_warnings,
         &opts.params,
-        &f.manifest_json,
-    ))
+        &f.manifest_jcs,
+    )
 }
 
 /// The content key of a manifest under `opts`, without lowering.
@@ -266,7 +276,10 @@ fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> J
     let mut m = BTreeMap::new();
     m.insert("name".to_string(), Json::str(&f.policy.name));
     m.insert("version".to_string(), Json::str(&f.policy.version));
-    m.insert("sha256".to_string(), Json::str(key::digest(&f.manifest_json)));
+    m.insert(
+        "sha256".to_string(),
+        Json::str(crate::artifact::sha256_hex(f.manifest_jcs.as_bytes())),
+    );
     o.insert("manifest".to_string(), Json::Object(m));
     o.insert(
         "params".to_string(),

@@ -110,7 +110,72 @@ pub fn preimage(
     Json::Object(o)
 }
 
+/// The key: sha256 of the JCS form of [`preimage`], written without
+/// building (and cloning) the preimage tree. `manifest_jcs` is the JCS form
+/// of the normalized manifest.
+pub fn compute(
+    grammar: Grammar,
+    targets: &BTreeSet<Target>,
+    strict: bool,
+    deny_warnings: bool,
+    params: &BTreeMap<String, String>,
+    manifest_jcs: &str,
+) -> String {
+    // JCS order of the top-level keys: capgate, grammar, manifest, options, params, targets.
+    let head = Json::Object(
+        [
+            ("capgate".to_string(), Json::str(VERSION)),
+            ("grammar".to_string(), Json::str(grammar.as_str())),
+        ]
+        .into(),
+    )
+    .to_compact();
+    let mut opts = BTreeMap::new();
+    opts.insert("deny_warnings".to_string(), Json::Bool(deny_warnings));
+    opts.insert("strict".to_string(), Json::Bool(strict));
+    let tail = Json::Object(
+        [
+            ("options".to_string(), Json::Object(opts)),
+            (
+                "params".to_string(),
+                Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
+            ),
+            ("targets".to_string(), Json::strs(targets.iter().map(|t| t.as_str()))),
+        ]
+        .into(),
+    )
+    .to_compact();
+    let mut text = String::with_capacity(head.len() + manifest_jcs.len() + tail.len() + 16);
+    text.push_str(&head[..head.len() - 1]);
+    text.push_str(",\"manifest\":");
+    text.push_str(manifest_jcs);
+    text.push(',');
+    text.push_str(&tail[1..]);
+    sha256_hex(text.as_bytes())
+}
+
 /// sha256 hex of the JCS form of a value.
 pub fn digest(v: &Json) -> String {
     sha256_hex(v.to_compact().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_equals_digest_of_preimage() {
+        let mut manifest = BTreeMap::new();
+        manifest.insert("name".to_string(), Json::str("x"));
+        manifest.insert("tools".to_string(), Json::Array(vec![]));
+        let manifest = Json::Object(manifest);
+        let targets: BTreeSet<Target> = Target::ALL.into_iter().collect();
+        let mut params = BTreeMap::new();
+        params.insert("PKG".to_string(), "/opt/x".to_string());
+        for (strict, deny) in [(false, false), (true, false), (false, true)] {
+            let want = digest(&preimage(Grammar::V1, &targets, strict, deny, &params, &manifest));
+            let got = compute(Grammar::V1, &targets, strict, deny, &params, &manifest.to_compact());
+            assert_eq!(got, want);
+        }
+    }
 }

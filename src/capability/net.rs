@@ -166,9 +166,11 @@ pub(super) fn parse(p: &Parts<'_>, grammar: Grammar) -> Result<NetGrant, Diagnos
     let private = p.refinement("private", &["allow"])?.is_some();
     let scope = p.scope;
     if let Some(i) = scope.find("://") {
-        return Err(Diagnostic::error(Code::BadHost, "the destination is a URL, not host:port")
-            .at(p.span_in_scope(0, i + 3))
-            .hint("write the host and port: net:connect:api.github.com:443"));
+        return Err(
+            Diagnostic::error(Code::BadHost, "the destination is a URL, not host:port")
+                .at(p.span_in_scope(0, i + 3))
+                .hint("write the host and port: net:connect:api.github.com:443"),
+        );
     }
 
     // Split host and port.

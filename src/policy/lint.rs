@@ -7,8 +7,20 @@ use crate::diag::{Code, Diagnostic, Diagnostics};
 
 /// `_`-separated words that mark a variable as a secret.
 const SECRET_WORDS: &[&str] = &[
-    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "PAT", "KEY", "APIKEY", "CREDENTIAL", "CREDENTIALS", "AUTH",
-    "COOKIE", "SESSION", "PRIVATE",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "PAT",
+    "KEY",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "AUTH",
+    "COOKIE",
+    "SESSION",
+    "PRIVATE",
 ];
 
 /// Directories that hold installed software.
@@ -99,10 +111,24 @@ fn broad_block(h: &Host) -> bool {
 mod tests {
     #[test]
     fn secret_words() {
-        for n in ["GITHUB_TOKEN", "GITHUB_PERSONAL_ACCESS_TOKEN", "API_KEY", "OPENAI_APIKEY", "DB_PASSWORD", "GH_PAT"] {
+        for n in [
+            "GITHUB_TOKEN",
+            "GITHUB_PERSONAL_ACCESS_TOKEN",
+            "API_KEY",
+            "OPENAI_APIKEY",
+            "DB_PASSWORD",
+            "GH_PAT",
+        ] {
             assert!(super::looks_secret(n), "{n}");
         }
-        for n in ["MEMORY_FILE_PATH", "AUTHOR_NAME", "LD_LIBRARY_PATH", "KEYBOARD", "HOME", "PATHS"] {
+        for n in [
+            "MEMORY_FILE_PATH",
+            "AUTHOR_NAME",
+            "LD_LIBRARY_PATH",
+            "KEYBOARD",
+            "HOME",
+            "PATHS",
+        ] {
             assert!(!super::looks_secret(n), "{n}");
         }
     }

@@ -291,9 +291,22 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
     }
 
     // X11 clients find the display through DISPLAY: pass it like env:read.
-    if ipc.iter().any(|i: &IpcGrant| i.endpoint == crate::capability::IpcEndpoint::X11) {
-        let span = grants.values().find(|g| matches!(&g.cap, Capability::Ipc(_))).map(|g| g.span).unwrap_or_default();
-        env.entry("DISPLAY".to_string()).or_insert((EnvEntry { action: EnvAction::Read, value: None }, span));
+    if ipc
+        .iter()
+        .any(|i: &IpcGrant| i.endpoint == crate::capability::IpcEndpoint::X11)
+    {
+        let span = grants
+            .values()
+            .find(|g| matches!(&g.cap, Capability::Ipc(_)))
+            .map(|g| g.span)
+            .unwrap_or_default();
+        env.entry("DISPLAY".to_string()).or_insert((
+            EnvEntry {
+                action: EnvAction::Read,
+                value: None,
+            },
+            span,
+        ));
     }
     let binds = build_binds(p.profile, fs_by_path);
     widened.sort();
@@ -384,7 +397,9 @@ fn build_binds(profile: Profile, by_path: BTreeMap<&str, Vec<&Grant>>) -> Vec<Bi
             if let Some((m, o)) = emitted.get(a) {
                 return Some((a.to_string(), *m, *o));
             }
-            baseline_paths(profile).contains(&a).then(|| (format!("profile:{a}"), Mode::Ro, false))
+            baseline_paths(profile)
+                .contains(&a)
+                .then(|| (format!("profile:{a}"), Mode::Ro, false))
         });
         let covered_by = match ancestor {
             Some((a, m, a_opt)) if m == mode && (!a_opt || optional) => Some(a),

@@ -181,7 +181,10 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
                 &g.canonical,
                 "bubblewrap does not use cgroups; use the docker target or run capgate exec in a systemd scope",
             ),
-            Capability::Ipc(i) if i.endpoint == IpcEndpoint::X11 && p.env.get("DISPLAY").is_some_and(|e| e.action == EnvAction::Read) => {
+            Capability::Ipc(i)
+                if i.endpoint == IpcEndpoint::X11
+                    && p.env.get("DISPLAY").is_some_and(|e| e.action == EnvAction::Read) =>
+            {
                 env.launcher(&g.canonical, "capgate exec passes DISPLAY through `bwrap --args FD`")
             }
             _ => {}

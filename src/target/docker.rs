@@ -114,11 +114,17 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     for b in p.effective_binds().filter(|b| b.optional) {
         for g in &b.grants {
-            env.launcher(g, "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+            env.launcher(
+                g,
+                "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
+            );
         }
     }
     for i in p.ipc.iter().filter(|i| i.optional) {
-        env.launcher(&i.to_string(), "capgate exec leaves out optional volumes whose source is absent (docker would create it)");
+        env.launcher(
+            &i.to_string(),
+            "capgate exec leaves out optional volumes whose source is absent (docker would create it)",
+        );
     }
     if p.command.is_none() {
         env.notes

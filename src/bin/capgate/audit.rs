@@ -26,7 +26,11 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 let skip = SKIP_DIRS.contains(&name.as_str())
@@ -53,12 +57,19 @@ enum Entry {
 fn lock_entry(root: &Path, rel: &str) -> Result<Entry, String> {
     let path = root.join(rel);
     let beside = path.parent().unwrap_or(root).join("capgate.params.json");
-    let params = if beside.is_file() { read_params_file(&beside)? } else { BTreeMap::new() };
+    let params = if beside.is_file() {
+        read_params_file(&beside)?
+    } else {
+        BTreeMap::new()
+    };
     let source = match read_manifest(&path)? {
         Input::Bytes(b) => b,
         Input::TooLarge(ds) => return Ok(Entry::Rejected(ds.to_string())),
     };
-    let opts = Options { params: params.clone(), ..Default::default() };
+    let opts = Options {
+        params: params.clone(),
+        ..Default::default()
+    };
     match capgate::compile(&source, &opts) {
         Ok(c) => {
             let mut files = BTreeMap::new();
@@ -67,7 +78,10 @@ fn lock_entry(root: &Path, rel: &str) -> Result<Entry, String> {
             }
             let mut o = BTreeMap::new();
             o.insert("path".to_string(), Json::str(rel));
-            o.insert("params".to_string(), Json::Object(params.into_iter().map(|(k, v)| (k, Json::Str(v))).collect()));
+            o.insert(
+                "params".to_string(),
+                Json::Object(params.into_iter().map(|(k, v)| (k, Json::Str(v))).collect()),
+            );
             o.insert("key".to_string(), Json::str(&c.key));
             o.insert("files".to_string(), Json::Object(files));
             Ok(Entry::Ok(Json::Object(o)))
@@ -110,7 +124,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.capgate-new-{}", std::process::id()));
     fs::write(&tmp, bytes)?;
     let result = fs::rename(&tmp, path);
@@ -153,7 +170,9 @@ fn read_lock(path: &Path) -> Result<Locked, String> {
     if top.get("format") != Some(&Json::str(LOCK_FORMAT)) {
         return Err(bad());
     }
-    let Some(Json::Array(items)) = top.get("manifests") else { return Err(bad()) };
+    let Some(Json::Array(items)) = top.get("manifests") else {
+        return Err(bad());
+    };
     let mut out = BTreeMap::new();
     for item in items {
         let Json::Object(o) = item else { return Err(bad()) };
@@ -169,7 +188,10 @@ fn read_lock(path: &Path) -> Result<Locked, String> {
                 _ => Err(bad()),
             })
             .collect::<Result<_, _>>()?;
-        out.insert(p.clone(), (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files));
+        out.insert(
+            p.clone(),
+            (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files),
+        );
     }
     Ok(out)
 }
@@ -197,8 +219,21 @@ pub fn verify_lock(lock_path: &Path, fmt: Format) -> u8 {
         else {
             continue;
         };
-        let files = files.iter().filter_map(|(f, h)| if let Json::Str(h) = h { Some((f.clone(), h.clone())) } else { None });
-        current.insert(p.clone(), (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files.collect()));
+        let files = files.iter().filter_map(|(f, h)| {
+            if let Json::Str(h) = h {
+                Some((f.clone(), h.clone()))
+            } else {
+                None
+            }
+        });
+        current.insert(
+            p.clone(),
+            (
+                k.clone(),
+                o.get("params").cloned().unwrap_or(Json::Null),
+                files.collect(),
+            ),
+        );
     }
     for (path, (key, params, files)) in &locked {
         let Some((new_key, new_params, new_files)) = current.get(path) else {
@@ -236,7 +271,11 @@ pub fn verify_lock(lock_path: &Path, fmt: Format) -> u8 {
     for d in &drift {
         eprintln!("  {d}");
     }
-    eprintln!("to accept the changes, run: capgate lock {} --output {}", root.display(), lock_path.display());
+    eprintln!(
+        "to accept the changes, run: capgate lock {} --output {}",
+        root.display(),
+        lock_path.display()
+    );
     1
 }
 
@@ -251,18 +290,28 @@ pub fn attest(out_dir: &Path) -> u8 {
     };
     let text = String::from_utf8_lossy(&index_bytes);
     let bad = |why: &str| report::failure(&format!("{} is not a capgate index: {why}", index_path.display()), fmt);
-    let Ok(v) = json::parse(&text) else { return bad("not JSON") };
-    let Kind::Object(_) = v.kind else { return bad("not an object") };
-    let Json::Object(index) = v.to_json() else { return bad("not an object") };
+    let Ok(v) = json::parse(&text) else {
+        return bad("not JSON");
+    };
+    let Kind::Object(_) = v.kind else {
+        return bad("not an object");
+    };
+    let Json::Object(index) = v.to_json() else {
+        return bad("not an object");
+    };
     if index.get("format") != Some(&Json::str("capgate.index/1")) {
         return bad("no format capgate.index/1");
     }
-    let Some(Json::Array(files)) = index.get("files") else { return bad("no files") };
+    let Some(Json::Array(files)) = index.get("files") else {
+        return bad("no files");
+    };
 
     let mut subjects = BTreeMap::new();
     subjects.insert("index.json".to_string(), capgate::artifact::sha256_hex(&index_bytes));
     for f in files {
-        let Json::Object(f) = f else { return bad("bad file entry") };
+        let Json::Object(f) = f else {
+            return bad("bad file entry");
+        };
         let (Some(Json::Str(path)), Some(Json::Str(want))) = (f.get("path"), f.get("sha256")) else {
             return bad("bad file entry");
         };
@@ -282,13 +331,20 @@ pub fn attest(out_dir: &Path) -> u8 {
 
     let obj = |pairs: Vec<(&str, Json)>| Json::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
     let digest = |h: &str| obj(vec![("sha256", Json::str(h))]);
-    let subject = Json::Array(subjects.iter().map(|(n, h)| obj(vec![("name", Json::str(n)), ("digest", digest(h))])).collect());
+    let subject = Json::Array(
+        subjects
+            .iter()
+            .map(|(n, h)| obj(vec![("name", Json::str(n)), ("digest", digest(h))]))
+            .collect(),
+    );
     let get = |k: &str| index.get(k).cloned().unwrap_or(Json::Null);
     let manifest = match index.get("manifest") {
         Some(Json::Object(m)) => m.clone(),
         _ => return bad("no manifest"),
     };
-    let Some(Json::Str(manifest_sha)) = manifest.get("sha256") else { return bad("no manifest digest") };
+    let Some(Json::Str(manifest_sha)) = manifest.get("sha256") else {
+        return bad("no manifest digest");
+    };
     let version = match index.get("capgate") {
         Some(Json::Str(v)) => v.clone(),
         _ => return bad("no capgate version"),
@@ -301,13 +357,22 @@ pub fn attest(out_dir: &Path) -> u8 {
                 (
                     "externalParameters",
                     obj(vec![
-                        ("manifest", obj(vec![("name", manifest.get("name").cloned().unwrap_or(Json::Null)), ("version", manifest.get("version").cloned().unwrap_or(Json::Null))])),
+                        (
+                            "manifest",
+                            obj(vec![
+                                ("name", manifest.get("name").cloned().unwrap_or(Json::Null)),
+                                ("version", manifest.get("version").cloned().unwrap_or(Json::Null)),
+                            ]),
+                        ),
                         ("params", get("params")),
                         ("targets", get("targets")),
                         ("options", get("options")),
                     ]),
                 ),
-                ("internalParameters", obj(vec![("grammar", get("grammar")), ("key", get("key"))])),
+                (
+                    "internalParameters",
+                    obj(vec![("grammar", get("grammar")), ("key", get("key"))]),
+                ),
                 (
                     "resolvedDependencies",
                     Json::Array(vec![obj(vec![
@@ -320,7 +385,16 @@ pub fn attest(out_dir: &Path) -> u8 {
         (
             "runDetails",
             obj(vec![
-                ("builder", obj(vec![("id", Json::str(format!("https://capgate.dev/builder/capgate@{version}"))), ("version", obj(vec![("capgate", Json::str(&version))]))])),
+                (
+                    "builder",
+                    obj(vec![
+                        (
+                            "id",
+                            Json::str(format!("https://capgate.dev/builder/capgate@{version}")),
+                        ),
+                        ("version", obj(vec![("capgate", Json::str(&version))])),
+                    ]),
+                ),
                 ("metadata", obj(vec![("invocationId", get("key"))])),
             ]),
         ),

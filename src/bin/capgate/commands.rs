@@ -101,12 +101,19 @@ pub enum Input {
 pub fn read_manifest(path: &Path) -> Result<Input, String> {
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_dir() {
-        return Err(format!("{} is a directory; pass the manifest file (capgate.json)", path.display()));
+        return Err(format!(
+            "{} is a directory; pass the manifest file (capgate.json)",
+            path.display()
+        ));
     }
     if meta.len() > capgate::manifest::MAX_MANIFEST_BYTES as u64 {
-        return Ok(Input::TooLarge(capgate::Diagnostics(vec![capgate::manifest::too_large(meta.len())])));
+        return Ok(Input::TooLarge(capgate::Diagnostics(vec![
+            capgate::manifest::too_large(meta.len()),
+        ])));
     }
-    fs::read(path).map(Input::Bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    fs::read(path)
+        .map(Input::Bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn display(path: &Path) -> String {
