@@ -17,7 +17,13 @@ count_cargo() {
     } END { print p + 0, f + 0 }' "$1"
 }
 
-# suite NAME KIND COMMAND...: KIND is "cargo" (count test results) or "check" (one pass/fail).
+# count_plain FILE: the last "N passed, M failed" line of a suite script.
+count_plain() {
+  grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1 | awk '{ print $1 + 0, $3 + 0 }'
+}
+
+# suite NAME KIND COMMAND...: KIND is "cargo" (count test results), "counted"
+# (a script ending with "N passed, M failed") or "check" (one pass/fail).
 suite() {
   local name=$1 kind=$2
   shift 2
@@ -25,8 +31,13 @@ suite() {
   echo "=== $name: $*"
   "$@" >"$out" 2>&1
   rc=$?
-  if [[ $kind == cargo ]]; then
-    read -r p f < <(count_cargo "$out")
+  if [[ $kind == cargo || $kind == counted ]]; then
+    if [[ $kind == cargo ]]; then
+      read -r p f < <(count_cargo "$out")
+    else
+      read -r p f < <(count_plain "$out")
+      p=${p:-0} f=${f:-0}
+    fi
     if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi   # build failure or crash
     passed=$((passed + p))
     failed=$((failed + f))
@@ -51,6 +62,7 @@ suite static-binary check bash -c '
   test "$($bin --version)" = "$(cargo metadata --no-deps --format-version 1 | grep -o "\"version\":\"[^\"]*\"" | head -1 | cut -d\" -f4)" &&
   ! ldd "$bin" >/dev/null 2>&1'
 suite demo check bash tools/demo.sh
+suite attestation counted bash tools/attestation-test.sh
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
