@@ -60,7 +60,9 @@ fn egress_outputs() -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut manifests = Vec::new();
     for base in ["tests/cases", "examples"] {
-        let Ok(entries) = std::fs::read_dir(root.join(base)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(base)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let m = e.path().join("capgate.json");
             if m.is_file() {
@@ -73,17 +75,28 @@ fn egress_outputs() -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     for m in manifests {
         let dir = m.parent().unwrap();
-        let opts = capgate::Options { params: read_params(dir), ..Default::default() };
-        let Ok(c) = capgate::compile(&std::fs::read(&m).unwrap(), &opts) else { continue };
+        let opts = capgate::Options {
+            params: read_params(dir),
+            ..Default::default()
+        };
+        let Ok(c) = capgate::compile(&std::fs::read(&m).unwrap(), &opts) else {
+            continue;
+        };
         let get = |p: &str| c.artifact(p).unwrap().bytes.clone();
-        out.push((m.display().to_string(), get("egress/squid.conf"), get("egress/nftables.nft")));
+        out.push((
+            m.display().to_string(),
+            get("egress/squid.conf"),
+            get("egress/nftables.nft"),
+        ));
     }
     out
 }
 
 #[test]
 fn squid_parses_every_allowlist_without_warnings() {
-    let Some(squid) = require("squid", "to parse generated squid.conf") else { return };
+    let Some(squid) = require("squid", "to parse generated squid.conf") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (i, (name, conf, _)) in egress_outputs().iter().enumerate() {
@@ -91,10 +104,18 @@ fn squid_parses_every_allowlist_without_warnings() {
         std::fs::write(&inc, conf).unwrap();
         let main = tmp.path().join(format!("squid-{i}.conf"));
         std::fs::write(&main, format!("http_port 127.0.0.1:39128\ninclude {}\n", inc.display())).unwrap();
-        let out = Command::new(&squid).arg("-k").arg("parse").arg("-f").arg(&main).output().unwrap();
+        let out = Command::new(&squid)
+            .arg("-k")
+            .arg("parse")
+            .arg("-f")
+            .arg(&main)
+            .output()
+            .unwrap();
         let log = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-        let bad: Vec<&str> =
-            log.lines().filter(|l| l.contains("WARNING") || l.contains("ERROR") || l.contains("FATAL")).collect();
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARNING") || l.contains("ERROR") || l.contains("FATAL"))
+            .collect();
         if !out.status.success() || !bad.is_empty() {
             failures.push(format!("{name}: squid -k parse: {}\n{}", out.status, bad.join("\n")));
         }
@@ -104,7 +125,9 @@ fn squid_parses_every_allowlist_without_warnings() {
 
 #[test]
 fn nft_accepts_every_ruleset() {
-    let Some(nft) = require("nft", "to check generated nftables rulesets") else { return };
+    let Some(nft) = require("nft", "to check generated nftables rulesets") else {
+        return;
+    };
     if !is_root() {
         if std::env::var_os("CI").is_some() {
             panic!("nft -c needs root; CI runs as root");

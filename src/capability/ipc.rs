@@ -70,6 +70,11 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<IpcGrant, Diagnostic> {
         s if s.starts_with("unix:") => {
             let path = &s[5..];
             check_absolute(path, &|a, b| p.span_in_scope(a + 5, b + 5))?;
+            if let Some(i) = path.find(['*', '[', ']', '{', '}']) {
+                return Err(Diagnostic::error(Code::BadGlob, "a socket path cannot hold a glob")
+                    .at(p.span_in_scope(5 + i, 6 + i))
+                    .hint("name the socket's exact path"));
+            }
             if path == "/" {
                 return Err(Diagnostic::error(Code::BadIpc, "`unix:/` names no socket").at(p.span_scope()));
             }

@@ -205,6 +205,34 @@ impl Parts<'_> {
     }
 }
 
+/// Grammar 0.0 let any scope be quoted so colons survived its splitter
+/// (`ipc:connect:"unix:/run/x.sock"`, `net:connect:"::1":443`). Remove the
+/// quotes of such a scope, bracketing a quoted IPv6 host; assertion texts
+/// keep theirs (the assert parser handles them). Everything is validated
+/// afterwards like unquoted text.
+pub fn dequote_compat(text: &str) -> String {
+    if !text.contains('"') || text.starts_with("assert:") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        let Some(close) = rest[open + 1..].find('"') else { break };
+        let inner = &rest[open + 1..open + 1 + close];
+        out.push_str(&rest[..open]);
+        if text.starts_with("net:") && inner.parse::<std::net::Ipv6Addr>().is_ok() {
+            out.push('[');
+            out.push_str(inner);
+            out.push(']');
+        } else {
+            out.push_str(inner);
+        }
+        rest = &rest[open + close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Parse one capability string.
 pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> {
     let text = src.text;
@@ -432,6 +460,10 @@ mod tests {
         );
         assert_eq!(c("clock:tzdata"), "clock:read:tzdata");
         assert_eq!(parse_compat("fs:read:\"/x\"").unwrap_err().code, Code::RelativePath);
+        assert_eq!(dequote_compat("ipc:connect:\"unix:/run/x.sock\""), "ipc:connect:unix:/run/x.sock");
+        assert_eq!(dequote_compat("net:connect:\"::1\":443"), "net:connect:[::1]:443");
+        assert_eq!(dequote_compat("assert:a:\"b: c\""), "assert:a:\"b: c\"");
+        assert_eq!(dequote_compat("net:connect:\"a b\":443"), "net:connect:a b:443");
     }
 
     #[test]

@@ -246,6 +246,21 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
+    /// Free-form values (`x-*`, tool `annotations`) may not hold non-integer
+    /// numbers: only schemas do (RFC 8785 hashing stays exact).
+    fn integers_only(&mut self, v: &Value) {
+        match &v.kind {
+            Kind::Number { integer: false, raw } => self.err(
+                Diagnostic::error(Code::WrongType, format!("non-integer number `{raw}` outside inputSchema"))
+                    .at(v.span)
+                    .hint("write it as a string, or an integer"),
+            ),
+            Kind::Array(items) => items.iter().for_each(|i| self.integers_only(i)),
+            Kind::Object(members) => members.iter().for_each(|(_, m)| self.integers_only(m)),
+            _ => {}
+        }
+    }
+
     fn object<'v>(&mut self, v: &'v Value, what: &str) -> Option<&'v [(json::Key, Value)]> {
         match &v.kind {
             Kind::Object(m) => Some(m),
@@ -356,7 +371,10 @@ impl Cx<'_> {
             },
         };
 
-        for (k, _) in members {
+        for (k, v) in members {
+            if k.text.starts_with("x-") {
+                self.integers_only(v);
+            }
             let allowed = k.text.starts_with("x-")
                 || (TOP_KEYS.contains(&k.text.as_str()) && !(k.text == "serverCapabilities" && grammar == Grammar::V1));
             if !allowed {
@@ -581,7 +599,7 @@ impl Cx<'_> {
                 for (fk, fv) in fields {
                     match fk.text.as_str() {
                         "description" => description = self.string(fv, "a param's `description`").map(|t| t.text),
-                        x if x.starts_with("x-") => {}
+                        x if x.starts_with("x-") => self.integers_only(fv),
                         _ => self.unknown_key(fk, &["description"], None),
                     }
                 }
@@ -622,7 +640,7 @@ impl Cx<'_> {
                         match k.text.as_str() {
                             "cap" => cap = self.string(fv, "`cap`"),
                             "why" => why = self.line(fv, "`why`").map(|t| t.text),
-                            x if x.starts_with("x-") => {}
+                            x if x.starts_with("x-") => self.integers_only(fv),
                             _ => self.unknown_key(k, &["cap", "why"], None),
                         }
                     }
@@ -683,10 +701,14 @@ impl Cx<'_> {
                 "description" | "title" => {
                     self.string(fv, &format!("a tool's `{}`", k.text));
                 }
-                "inputSchema" | "outputSchema" | "annotations" => {
+                "inputSchema" | "outputSchema" => {
                     self.object(fv, &format!("a tool's `{}`", k.text));
                 }
-                x if x.starts_with("x-") => {}
+                "annotations" => {
+                    self.object(fv, "a tool's `annotations`");
+                    self.integers_only(fv);
+                }
+                x if x.starts_with("x-") => self.integers_only(fv),
                 _ => self.unknown_key(k, TOOL_KEYS, None),
             }
         }

@@ -128,9 +128,9 @@ pub struct Policy {
 impl Policy {
     /// True if the server may make outbound connections.
     pub fn has_egress(&self) -> bool {
-        self.net
-            .values()
-            .any(|g| g.actions.contains(&crate::capability::NetAction::Connect))
+        self.net.values().any(|g| {
+            g.actions.contains(&crate::capability::NetAction::Connect) && g.proto == crate::capability::Proto::Tcp
+        })
     }
 
     /// Some exec grant asks for nested sandboxing.

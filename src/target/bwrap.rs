@@ -41,10 +41,31 @@ fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
 /// Baseline mounts keep their fixed order; grants follow in
 /// parent-then-child order. A grant that is a strict ancestor of a baseline
 /// mount goes first, so no mount ever hides one that should lie on top of it.
+fn is_bind(flag: &str) -> bool {
+    matches!(flag, "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try")
+}
+
 fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
     let (baseline, mut grants): (Vec<Mount>, Vec<Mount>) = mounts.into_iter().partition(|m| m.order == 0);
     grants.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest).then_with(|| a.args.cmp(&b.args)));
-    grants.dedup_by(|a, b| a.args == b.args);
+    // One bind per destination: a later bind would hide an earlier one (a
+    // lost write, the TypeScript tool's "double binds"). Merge: writable if
+    // any is, required unless all are optional.
+    grants.dedup_by(|later, kept| {
+        if later.dest != kept.dest || !is_bind(&later.args[0]) || !is_bind(&kept.args[0]) {
+            return later.args == kept.args;
+        }
+        let rw = kept.args[0].starts_with("--bind") || later.args[0].starts_with("--bind");
+        let optional = kept.args[0].ends_with("-try") && later.args[0].ends_with("-try");
+        let flag = match (rw, optional) {
+            (true, false) => "--bind",
+            (true, true) => "--bind-try",
+            (false, false) => "--ro-bind",
+            (false, true) => "--ro-bind-try",
+        };
+        kept.args[0] = flag.to_string();
+        true
+    });
     let is_prefix = |g: &Mount| {
         baseline
             .iter()

@@ -34,11 +34,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     ]
     .map(String::from)
     .to_vec();
-    let tmpfs = match p.limits.get("tmpfs") {
-        Some(Limit::Tmpfs(b)) => format!("/tmp:rw,nosuid,nodev,mode=1777,size={b}"),
-        _ => "/tmp:rw,nosuid,nodev,mode=1777".into(),
-    };
-    flags.extend(["--tmpfs".into(), tmpfs]);
+    // A grant of the host's /tmp replaces the private tmpfs (one mount per destination).
+    if !p.effective_binds().any(|b| b.path == "/tmp") {
+        let tmpfs = match p.limits.get("tmpfs") {
+            Some(Limit::Tmpfs(b)) => format!("/tmp:rw,nosuid,nodev,mode=1777,size={b}"),
+            _ => "/tmp:rw,nosuid,nodev,mode=1777".into(),
+        };
+        flags.extend(["--tmpfs".into(), tmpfs]);
+    }
     for l in p.limits.values() {
         match l {
             Limit::Memory(b) => flags.extend(["--memory".into(), format!("{b}b")]),
@@ -79,7 +82,16 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         }
     }
     volumes.sort_by(|a, b| crate::capability::path::cmp_tree(&a.0, &b.0).then_with(|| a.1.cmp(b.1)));
-    volumes.dedup();
+    // One volume per destination (docker rejects duplicates); writable if any is.
+    volumes.dedup_by(|later, kept| {
+        if later.0 != kept.0 {
+            return false;
+        }
+        if later.1 == "rw" {
+            kept.1 = "rw";
+        }
+        true
+    });
     for (path, mode) in &volumes {
         flags.extend(["-v".into(), format!("{path}:{path}:{mode}")]);
     }

@@ -228,7 +228,9 @@ fn common_gaps(p: &Policy, env: &mut Envelope, runtime: &str) {
                     } else {
                         env.launcher(
                             &g.canonical,
-                            format!("egress goes through capgate exec's allowlist proxy (egress/squid.conf) at {PROXY_SOCKET}"),
+                            format!(
+                                "reachable only through capgate exec's allowlist proxy (egress/squid.conf, bridged from {PROXY_SOCKET} to {PROXY_URL}) by clients that use HTTP(S)_PROXY (HTTP and CONNECT); others get no network"
+                            ),
                         );
                     }
                 }
