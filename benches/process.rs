@@ -27,16 +27,27 @@ fn build_noop(dir: &Path) -> PathBuf {
     let src = dir.join("noop.rs");
     std::fs::write(&src, "fn main() {}\n").unwrap();
     let bin = dir.join("noop");
-    let ok = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&bin).arg(&src).status().expect("rustc");
+    let ok = Command::new("rustc")
+        .args(["-C", "opt-level=3", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("rustc");
     assert!(ok.success());
     bin
 }
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "capgate"]).current_dir(root).status().unwrap();
+    let ok = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--bin", "capgate"])
+        .current_dir(root)
+        .status()
+        .unwrap();
     assert!(ok.success(), "release build failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let capgate = target.join("release/capgate");
     let scratch = tempfile::tempdir().unwrap();
     let noop = build_noop(scratch.path());
@@ -45,7 +56,12 @@ fn main() {
 
     let compile = || {
         let mut c = Command::new(&capgate);
-        c.arg("compile").arg(&manifest).arg("--param").arg("PKG=/opt/mcp/bench-server").arg("--out-dir").arg(&out);
+        c.arg("compile")
+            .arg(&manifest)
+            .arg("--param")
+            .arg("PKG=/opt/mcp/bench-server")
+            .arg("--out-dir")
+            .arg(&out);
         time(&mut c)
     };
     // Warm up caches, then interleave so both see the same machine state.
@@ -60,7 +76,13 @@ fn main() {
     }
     let (ma, mb) = (median(a), median(b));
     println!("process startup, median of {RUNS} interleaved runs");
-    println!("  capgate compile (20 caps, all targets, out-dir replaced): {:>8.3} ms", ma.as_secs_f64() * 1e3);
-    println!("  trivial Rust binary (fn main() {{}}):                      {:>8.3} ms", mb.as_secs_f64() * 1e3);
+    println!(
+        "  capgate compile (20 caps, all targets, out-dir replaced): {:>8.3} ms",
+        ma.as_secs_f64() * 1e3
+    );
+    println!(
+        "  trivial Rust binary (fn main() {{}}):                      {:>8.3} ms",
+        mb.as_secs_f64() * 1e3
+    );
     println!("  ratio: {:.2}x (goal <= 1.50x)", ma.as_secs_f64() / mb.as_secs_f64());
 }
