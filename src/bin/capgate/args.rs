@@ -70,6 +70,35 @@ The subjects are index.json and every file it lists; the out-dir must match inde
     },
     /// Print the manifest's JSON Schema.
     Schema,
+    /// Run an MCP server under its compiled sandbox (bwrap or podman), no daemon.
+    #[command(after_help = "\
+Examples:
+  capgate exec out/ -- --extra-server-arg            # an out-dir from capgate compile
+  capgate exec examples/time/capgate.json --params-file examples/time/capgate.params.json
+  capgate exec out/ --target docker                  # podman with the docker flags
+  capgate exec out/ --dry-run                        # print what would run (secrets redacted)
+
+Use it as the server command of any MCP client: stdin, stdout and stderr pass
+through. env:read/env:inject values come from capgate's own environment and
+reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
+Started as root, the sandbox runs as --user (default 65534:65534). With egress
+granted, squid runs as a child with the compiled allowlist.
+Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
+bwrap, podman or squid is missing.")]
+    Exec(ExecArgs),
+    /// (internal) The in-sandbox proxy bridge that capgate exec runs in front of a server.
+    #[command(hide = true)]
+    Bridge {
+        /// Loopback address to listen on.
+        #[arg(long)]
+        listen: String,
+        /// Unix socket to forward to.
+        #[arg(long)]
+        connect: String,
+        /// The server command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -161,6 +190,43 @@ pub struct AttestArgs {
     pub out_dir: PathBuf,
 }
 
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// An out-dir written by `capgate compile`, or a manifest to compile in memory.
+    #[arg(value_name = "OUT_DIR|MANIFEST")]
+    pub input: PathBuf,
+    /// Which runtime to use.
+    #[arg(long, value_enum, default_value_t = ExecTarget::Bwrap)]
+    pub target: ExecTarget,
+    /// Numeric UID:GID for the sandbox when started as root (default 65534:65534).
+    #[arg(long, value_name = "UID:GID")]
+    pub user: Option<String>,
+    /// Container image for --target docker (default: the manifest's image, else localhost/capgate-base:1).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// A global podman option (repeatable; default: --runtime runc --cgroup-manager cgroupfs when runc exists).
+    #[arg(long = "podman-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub podman_arg: Vec<String>,
+    /// Print what would run (secret values redacted) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A param value, NAME=VALUE (repeatable; when given a manifest).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON object of param values (when given a manifest).
+    #[arg(long = "params-file", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+    /// Extra arguments appended to the server command.
+    #[arg(last = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecTarget {
+    Bwrap,
+    Docker,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetArg {
     Bwrap,
@@ -172,4 +238,14 @@ pub enum TargetArg {
 pub enum Format {
     Human,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

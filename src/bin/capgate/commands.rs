@@ -19,6 +19,8 @@ pub fn run(cli: Cli) -> u8 {
             None => verify(a),
         },
         Command::Lock(a) => crate::audit::lock(&a),
+        Command::Exec(a) => crate::exec::run(a),
+        Command::Bridge { listen, connect, command } => crate::exec::bridge::run(&listen, &connect, &command),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
@@ -60,7 +62,7 @@ pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String>
 
 /// Build library options from the common flags; `base` holds params that
 /// the flags override (a `capgate.params.json` in --store mode).
-fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
+pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
     let mut params = base;
     if let Some(f) = &c.params_file {
         params.extend(read_params_file(f)?);

@@ -5,6 +5,7 @@
 mod args;
 mod audit;
 mod commands;
+mod exec;
 mod report;
 
 use clap::Parser;

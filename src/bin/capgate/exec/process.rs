@@ -30,7 +30,7 @@ pub fn forward_signals(child: &Child, grace: Duration) {
         // SAFETY: installing a handler that only calls async-signal-safe functions.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = forward as usize;
+            sa.sa_sigaction = forward as *const () as usize;
             sa.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());

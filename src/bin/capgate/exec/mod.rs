@@ -1,0 +1,386 @@
+//! `capgate exec`: the daemonless launcher. It runs a server under its
+//! compiled artifact with bwrap or podman, passes `env:read`/`env:inject`
+//! values from its own environment (never in argv, never in a file), starts
+//! the egress proxy when egress is granted, forwards stdio and signals, and
+//! returns the server's exit status (128+signal when killed; 125 for its own
+//! failures; 127 when the runtime is missing). It never runs the sandbox as
+//! host root.
+
+mod artifacts;
+pub mod bridge;
+mod egress;
+mod preflight;
+mod process;
+
+use crate::args::{ExecArgs, ExecTarget};
+use artifacts::Loaded;
+use capgate::json::Json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// In-sandbox path of the bound capgate binary (the bridge).
+const BRIDGE_BIN: &str = "/run/capgate/capgate";
+/// Seconds between the forwarded SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// An error of the launcher itself: message and exit code.
+struct Fail(String, u8);
+
+fn fail(msg: impl Into<String>) -> Fail {
+    Fail(msg.into(), 125)
+}
+
+/// Run `capgate exec`; returns the exit code.
+pub fn run(a: ExecArgs) -> u8 {
+    match launch(a) {
+        Ok(code) => code,
+        Err(Fail(msg, code)) => {
+            eprintln!("capgate exec: {msg}");
+            code
+        }
+    }
+}
+
+fn load(a: &ExecArgs) -> Result<Loaded, Fail> {
+    if a.input.is_dir() {
+        if !a.params.is_empty() || a.params_file.is_some() {
+            return Err(Fail("--param applies when exec is given a manifest, not an out-dir".into(), 2));
+        }
+        return artifacts::from_out_dir(&a.input).map_err(fail);
+    }
+    let source = std::fs::read(&a.input).map_err(|e| Fail(format!("cannot read {}: {e}", a.input.display()), 2))?;
+    let common = crate::args::CommonArgs {
+        targets: Vec::new(),
+        params: a.params.clone(),
+        params_file: a.params_file.clone(),
+        strict: false,
+        deny_warnings: false,
+        format: crate::args::Format::Human,
+    };
+    let opts = crate::commands::options(&common, BTreeMap::new()).map_err(|e| Fail(e, 2))?;
+    match capgate::compile(&source, &opts) {
+        Ok(c) => Ok(artifacts::from_compiled(c)),
+        Err(ds) => {
+            crate::report::diagnostics(&ds, &source, &a.input.display().to_string(), common.format);
+            Err(Fail("the manifest was rejected".into(), 1))
+        }
+    }
+}
+
+/// The uid:gid the sandbox runs as (only changed when we are root).
+fn sandbox_ids(a: &ExecArgs) -> Result<(u32, u32), Fail> {
+    let spec = a.user.as_deref().unwrap_or("65534:65534");
+    let parse = |s: &str| s.parse::<u32>().map_err(|_| Fail(format!("--user {spec}: expected numeric UID:GID"), 2));
+    let (u, g) = spec.split_once(':').ok_or_else(|| Fail(format!("--user {spec}: expected numeric UID:GID"), 2))?;
+    let ids = (parse(u)?, parse(g)?);
+    if ids.0 == 0 {
+        return Err(Fail("--user 0 would run the sandbox as host root; refusing".into(), 2));
+    }
+    Ok(ids)
+}
+
+fn launch(a: ExecArgs) -> Result<u8, Fail> {
+    let loaded = load(&a)?;
+    let ids = sandbox_ids(&a)?;
+    match a.target {
+        ExecTarget::Bwrap => run_bwrap(&a, &loaded, ids),
+        ExecTarget::Docker => run_podman(&a, &loaded, ids),
+    }
+}
+
+/// Values of the passed variables: inject must be set, read may be absent.
+fn secret_values(entries: &[(String, String)]) -> Result<Vec<(String, String)>, Fail> {
+    let mut out = Vec::new();
+    for (name, action) in entries {
+        match std::env::var(name) {
+            Ok(v) => out.push((name.clone(), v)),
+            Err(_) if action == "inject" => {
+                return Err(fail(format!("{name} is granted with env:inject but is not set in capgate's environment")))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn command(envelope_cmd: Vec<String>, extra: &[String]) -> Result<Vec<String>, Fail> {
+    let mut cmd = envelope_cmd;
+    cmd.extend(extra.iter().cloned());
+    if cmd.is_empty() {
+        return Err(Fail("the manifest has no command: pass it after `--`".into(), 2));
+    }
+    Ok(cmd)
+}
+
+fn bridge_prefix() -> Vec<String> {
+    [BRIDGE_BIN, "bridge", "--listen", "127.0.0.1:3128", "--connect", capgate::target::PROXY_SOCKET, "--"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn self_exe() -> Result<PathBuf, Fail> {
+    std::env::current_exe().map_err(|e| fail(format!("cannot find the capgate binary for the egress bridge: {e}")))
+}
+
+/// An anonymous in-memory file holding `bytes`, inherited by the child.
+fn memfd(bytes: &[u8]) -> Result<std::fs::File, Fail> {
+    use std::os::fd::FromRawFd;
+    let name = std::ffi::CString::new("capgate-args").expect("static name");
+    // SAFETY: memfd_create with a valid name; the fd is owned by the File.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
+    if fd < 0 {
+        return Err(fail(format!("memfd_create: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: fd is a fresh, owned descriptor.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    f.write_all(bytes).map_err(|e| fail(format!("cannot write the bwrap options: {e}")))?;
+    use std::io::Seek;
+    f.rewind().map_err(|e| fail(e.to_string()))?;
+    Ok(f)
+}
+
+fn runtime(name: &str, package: &str) -> Result<PathBuf, Fail> {
+    process::which(name).ok_or_else(|| Fail(format!("{name} is not installed; install it: apt-get install {package}"), 127))
+}
+
+fn bind_sources(opts: &[String]) -> Vec<preflight::Source> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < opts.len() {
+        let o = opts[i].as_str();
+        if matches!(o, "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try") && i + 1 < opts.len() {
+            out.push(preflight::Source {
+                path: PathBuf::from(&opts[i + 1]),
+                writable: o.starts_with("--bind"),
+                optional: o.ends_with("-try"),
+            });
+        }
+        i += 1;
+    }
+    out
+}
+
+fn report_preflight(sources: &[preflight::Source], ids: (u32, u32)) -> Result<(), Fail> {
+    let (errors, warnings) = preflight::check(sources, ids);
+    for w in &warnings {
+        eprintln!("capgate exec: warning: {w}");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(fail(errors.join("\ncapgate exec: ")))
+    }
+}
+
+fn redacted(args: &[String], secrets: &[(String, String)]) -> String {
+    args.iter()
+        .map(|a| if secrets.iter().any(|(_, v)| v == a && !v.is_empty()) { "<redacted>".to_string() } else { shell_quote(a) })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail> {
+    let envelope = loaded.object("bwrap/argv.json").map_err(fail)?;
+    let argv = artifacts::strings(&envelope, "argv");
+    let sep = argv.iter().position(|x| x == "--").ok_or_else(|| fail("bwrap/argv.json has no `--`"))?;
+    let mut opts: Vec<String> = String::from_utf8_lossy(loaded.get("bwrap/args0").map_err(fail)?)
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if opts != argv[1..sep] {
+        return Err(fail("bwrap/args0 and bwrap/argv.json disagree"));
+    }
+    let cmd = command(argv[sep + 1..].to_vec(), &a.extra)?;
+    let root = process::is_root();
+    let run_ids = if root { ids } else { current_ids() };
+
+    // capgate-owned symlinked sources (such as /etc/localtime) are resolved.
+    for i in 0..opts.len() {
+        if i > 0 && opts[i - 1].starts_with("--ro-bind") {
+            if let Some(real) = preflight::resolved(Path::new(&opts[i])) {
+                opts[i] = real.display().to_string();
+            }
+        }
+    }
+    report_preflight(&bind_sources(&opts), run_ids)?;
+
+    let secrets = secret_values(&artifacts::passed_env(&envelope))?;
+    let mut stream = opts.clone();
+    for (k, v) in &secrets {
+        stream.extend(["--setenv".to_string(), k.clone(), v.clone()]);
+    }
+    let mut full_cmd = cmd.clone();
+    let egress = artifacts::needs_proxy(&envelope);
+    let bwrap = runtime("bwrap", "bubblewrap")?;
+    if a.dry_run {
+        let mut shown = stream.clone();
+        if egress {
+            shown.extend(["--bind", "<runtime>/proxy.sock", capgate::target::PROXY_SOCKET, "--ro-bind", "<capgate>", BRIDGE_BIN].map(String::from));
+            full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
+        }
+        println!("# as uid:gid {}:{}{}", run_ids.0, run_ids.1, if egress { ", with squid on a private loopback port" } else { "" });
+        println!("{} --args <fd: {}> -- {}", bwrap.display(), redacted(&shown, &secrets), redacted(&full_cmd, &[]));
+        return Ok(0);
+    }
+    let proxy = if egress {
+        let squid = runtime("squid", "squid")?;
+        let policy = loaded.get("egress/squid.conf").map_err(|e| fail(format!("{e} (egress is granted)")))?;
+        let p = egress::start(&squid, policy, root.then_some(ids)).map_err(fail)?;
+        stream.extend(["--bind".to_string(), p.socket.display().to_string(), capgate::target::PROXY_SOCKET.to_string()]);
+        stream.extend(["--ro-bind".to_string(), self_exe()?.display().to_string(), BRIDGE_BIN.to_string()]);
+        full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
+        Some(p)
+    } else {
+        None
+    };
+    let mut bytes = Vec::new();
+    for s in &stream {
+        bytes.extend_from_slice(s.as_bytes());
+        bytes.push(0);
+    }
+    let fd_file = memfd(&bytes)?;
+    use std::os::fd::AsRawFd;
+    let fd = fd_file.as_raw_fd();
+    let mut c = Command::new(&bwrap);
+    c.env_clear().env("PATH", "/usr/bin:/bin").arg("--args").arg(fd.to_string()).arg("--").args(&full_cmd);
+    process::unprivileged(&mut c, root.then_some(ids));
+    let mut child = c.spawn().map_err(|e| fail(format!("cannot start bwrap: {e}")))?;
+    drop(fd_file);
+    process::forward_signals(&child, GRACE);
+    let code = process::wait(&mut child).map_err(|e| fail(e.to_string()))?;
+    drop(proxy);
+    Ok(code)
+}
+
+/// The current uid and gid.
+fn current_ids() -> (u32, u32) {
+    // SAFETY: getuid/getgid have no preconditions.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Global podman options: runc with cgroupfs when runc is installed (crun
+/// fails on hybrid cgroup hosts), unless the caller gives their own.
+fn podman_globals(a: &ExecArgs) -> Vec<String> {
+    if !a.podman_arg.is_empty() {
+        return a.podman_arg.clone();
+    }
+    if process::which("runc").is_some() {
+        return ["--runtime", "runc", "--cgroup-manager", "cgroupfs"].map(String::from).to_vec();
+    }
+    Vec::new()
+}
+
+fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail> {
+    let envelope = loaded.object("docker/argv.json").map_err(fail)?;
+    let mut flags = artifacts::strings(&envelope, "flags");
+    flags.extend(artifacts::strings(&envelope, "podman_flags"));
+    let envelope_cmd = match envelope.get("command") {
+        Some(Json::Array(_)) => artifacts::strings(&envelope, "command"),
+        _ => Vec::new(),
+    };
+    let cmd = command(envelope_cmd, &a.extra)?;
+    let image = match (&a.image, envelope.get("image")) {
+        (Some(i), _) => i.clone(),
+        (None, Some(Json::Str(i))) => i.clone(),
+        _ => DEFAULT_IMAGE.to_string(),
+    };
+    if a.user.is_some() {
+        if let Some(i) = flags.iter().position(|f| f == "--user") {
+            flags[i + 1] = format!("{}:{}", ids.0, ids.1);
+        }
+    }
+    // Sources of -v flags, checked like bwrap's binds.
+    let mut sources = Vec::new();
+    for w in flags.windows(2) {
+        if w[0] == "-v" {
+            let parts: Vec<&str> = w[1].rsplitn(3, ':').collect();
+            if parts.len() == 3 {
+                sources.push(preflight::Source { path: PathBuf::from(parts[2]), writable: parts[0] == "rw", optional: false });
+            }
+        }
+    }
+    // capgate-owned symlinked sources are resolved.
+    for f in flags.iter_mut() {
+        if let Some(rest) = f.strip_prefix("/etc/localtime:") {
+            if let Some(real) = preflight::resolved(Path::new("/etc/localtime")) {
+                *f = format!("{}:{rest}", real.display());
+            }
+        }
+    }
+    report_preflight(&sources, ids)?;
+    if !flags.iter().any(|f| f.starts_with("nofile=")) {
+        flags.extend(["--ulimit".into(), "nofile=1024:1024".into()]);
+    }
+    flags.extend(["--ulimit".into(), "nproc=4096:4096".into()]);
+
+    let secrets = secret_values(&artifacts::passed_env(&envelope))?;
+    let name = format!("capgate-{}-{}", &loaded.key[..12.min(loaded.key.len())], std::process::id());
+    let podman = runtime("podman", "podman")?;
+    let egress = artifacts::needs_proxy(&envelope);
+    let mut full_cmd = cmd.clone();
+    let mut run_args: Vec<String> = podman_globals(a);
+    run_args.extend(["run".into(), "-i".into(), "--name".into(), name.clone()]);
+    run_args.extend(flags);
+    if a.dry_run {
+        if egress {
+            run_args.extend(["-v".into(), format!("<runtime>/proxy.sock:{}", capgate::target::PROXY_SOCKET)]);
+            run_args.extend(["-v".into(), format!("<capgate>:{BRIDGE_BIN}:ro")]);
+            full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
+        }
+        run_args.push(image);
+        run_args.extend(full_cmd);
+        println!("{} {}", podman.display(), redacted(&run_args, &secrets));
+        return Ok(0);
+    }
+    let proxy = if egress {
+        let squid = runtime("squid", "squid")?;
+        let policy = loaded.get("egress/squid.conf").map_err(|e| fail(format!("{e} (egress is granted)")))?;
+        let p = egress::start(&squid, policy, Some(ids)).map_err(fail)?;
+        run_args.extend(["-v".into(), format!("{}:{}", p.socket.display(), capgate::target::PROXY_SOCKET)]);
+        run_args.extend(["-v".into(), format!("{}:{BRIDGE_BIN}:ro", self_exe()?.display())]);
+        full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
+        Some(p)
+    } else {
+        None
+    };
+    run_args.push(image);
+    run_args.extend(full_cmd);
+    // podman reads `--env NAME` values from its own environment: give it
+    // exactly the passed variables (values never appear in argv).
+    let scratch = std::env::temp_dir();
+    let mut c = Command::new(&podman);
+    c.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()));
+    for (k, v) in &secrets {
+        c.env(k, v);
+    }
+    c.args(&run_args).current_dir(&scratch);
+    process::unprivileged(&mut c, None);
+    let mut child = c.spawn().map_err(|e| fail(format!("cannot start podman: {e}")))?;
+    process::forward_signals(&child, GRACE);
+    let code = process::wait(&mut child).map_err(|e| fail(e.to_string()));
+    // conmon can outlive a killed client: remove the container by name.
+    let _ = Command::new(&podman)
+        .args(podman_globals(a))
+        .args(["rm", "-f", "--ignore", &name])
+        .current_dir(&scratch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    drop(proxy);
+    code
+}
+
+/// The base image `tools/podman-base-image.sh` builds (no registry needed).
+pub const DEFAULT_IMAGE: &str = "localhost/capgate-base:1";
