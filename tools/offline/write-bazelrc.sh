@@ -46,6 +46,10 @@ if [[ $# -eq 0 ]]; then
 fi
 
 for dir in "$@"; do
+  if [[ ! -d $dir ]]; then
+    echo "write-bazelrc: skipping $dir (no such directory)" >&2
+    continue
+  fi
   dir=$(cd "$dir" && pwd -P)
   rc=$dir/.bazelrc.offline
   {
