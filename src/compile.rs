@@ -100,12 +100,12 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                     continue;
                 };
                 // Grammar 0.0 quoted scopes that held colons (`"unix:/x.sock"`,
-            // `"::1"`); the quotes carry no meaning once the scope is the rest.
-            let text = match m.grammar {
-                manifest::Grammar::Compat => capability::dequote_compat(&text),
-                manifest::Grammar::V1 => text,
-            };
-            let substituted = text != t.text;
+                // `"::1"`); the quotes carry no meaning once the scope is the rest.
+                let text = match m.grammar {
+                    manifest::Grammar::Compat => capability::dequote_compat(&text),
+                    manifest::Grammar::V1 => text,
+                };
+                let substituted = text != t.text;
                 let span_of = |a: usize, b: usize| if substituted { t.span } else { t.sub_span(a, b) };
                 match capability::parse(
                     &Src {

@@ -1030,6 +1030,19 @@ fn implicit_mounts_never_hide_a_declared_write() {
             "debian",
             &["fs:read,write:/srv/mcp/app.sock", "ipc:connect:unix:/srv/mcp/app.sock"][..],
         ),
+        // The grant has no bind of its own (a writable ancestor covers it).
+        (
+            "debian",
+            &["fs:delete:/tmp/.X11-unix", "fs:create:/tmp", "ipc:connect:x11"][..],
+        ),
+        (
+            "nix",
+            &[
+                "fs:write:/usr/share/zoneinfo",
+                "fs:read,write:/usr/share/**",
+                "clock:read:tzdata",
+            ][..],
+        ),
     ] {
         let m = manifest(caps).replace(
             "\"grammar\": \"1\",",

@@ -460,7 +460,10 @@ mod tests {
         );
         assert_eq!(c("clock:tzdata"), "clock:read:tzdata");
         assert_eq!(parse_compat("fs:read:\"/x\"").unwrap_err().code, Code::RelativePath);
-        assert_eq!(dequote_compat("ipc:connect:\"unix:/run/x.sock\""), "ipc:connect:unix:/run/x.sock");
+        assert_eq!(
+            dequote_compat("ipc:connect:\"unix:/run/x.sock\""),
+            "ipc:connect:unix:/run/x.sock"
+        );
         assert_eq!(dequote_compat("net:connect:\"::1\":443"), "net:connect:[::1]:443");
         assert_eq!(dequote_compat("assert:a:\"b: c\""), "assert:a:\"b: c\"");
         assert_eq!(dequote_compat("net:connect:\"a b\":443"), "net:connect:a b:443");

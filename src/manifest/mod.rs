@@ -251,9 +251,12 @@ impl Cx<'_> {
     fn integers_only(&mut self, v: &Value) {
         match &v.kind {
             Kind::Number { integer: false, raw } => self.err(
-                Diagnostic::error(Code::WrongType, format!("non-integer number `{raw}` outside inputSchema"))
-                    .at(v.span)
-                    .hint("write it as a string, or an integer"),
+                Diagnostic::error(
+                    Code::WrongType,
+                    format!("non-integer number `{raw}` outside inputSchema"),
+                )
+                .at(v.span)
+                .hint("write it as a string, or an integer"),
             ),
             Kind::Array(items) => items.iter().for_each(|i| self.integers_only(i)),
             Kind::Object(members) => members.iter().for_each(|(_, m)| self.integers_only(m)),

@@ -143,6 +143,22 @@ impl Policy {
         self.binds.iter().filter(|b| b.covered_by.is_none())
     }
 
+    /// The mode the fs grants give `path`: that of the nearest emitted bind
+    /// at or above it (`None` when no grant covers it).
+    pub fn mode_at(&self, path: &str) -> Option<Mode> {
+        self.effective_binds()
+            .filter(|b| path::is_under(path, &b.path))
+            .max_by_key(|b| path::depth(&b.path))
+            .map(|b| b.mode)
+    }
+
+    /// The flag-level mode for a mount capgate adds itself (ipc sockets,
+    /// tzdata): read-only, unless a grant already makes the path writable,
+    /// so the added mount never hides a declared write.
+    pub fn implicit_mode(&self, path: &str) -> Mode {
+        self.mode_at(path).unwrap_or(Mode::Ro)
+    }
+
     /// The `why` texts of a grant, joined.
     pub fn why(&self, canonical: &str) -> Option<String> {
         let g = self.grants.get(canonical)?;

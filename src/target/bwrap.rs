@@ -127,34 +127,28 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         };
         mounts.push(mount(&b.path, 1, &[flag, &b.path, &b.path]));
     }
+    // Mounts capgate adds itself are read-only unless a grant already makes
+    // the path writable (they must never hide a declared write).
+    let implicit = |path: &str, optional: bool| {
+        let flag = match (p.implicit_mode(path), optional) {
+            (Mode::Ro, false) => "--ro-bind",
+            (Mode::Ro, true) => "--ro-bind-try",
+            (Mode::Rw, false) => "--bind",
+            (Mode::Rw, true) => "--bind-try",
+        };
+        mount(path, 1, &[flag, path, path])
+    };
     if p.clock.contains(&ClockSource::Tzdata) {
-        mounts.push(mount(
-            "/etc/localtime",
-            1,
-            &["--ro-bind-try", "/etc/localtime", "/etc/localtime"],
-        ));
+        mounts.push(implicit("/etc/localtime", true));
         if p.profile != Profile::Debian {
-            mounts.push(mount(
-                "/usr/share/zoneinfo",
-                1,
-                &["--ro-bind-try", "/usr/share/zoneinfo", "/usr/share/zoneinfo"],
-            ));
+            mounts.push(implicit("/usr/share/zoneinfo", true));
         }
     }
     for i in &p.ipc {
-        let try_flag = if i.optional { "--ro-bind-try" } else { "--ro-bind" };
         match &i.endpoint {
-            IpcEndpoint::X11 => mounts.push(mount(
-                "/tmp/.X11-unix",
-                1,
-                &[try_flag, "/tmp/.X11-unix", "/tmp/.X11-unix"],
-            )),
-            IpcEndpoint::DbusSystem => mounts.push(mount(
-                "/run/dbus/system_bus_socket",
-                1,
-                &[try_flag, "/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket"],
-            )),
-            IpcEndpoint::Unix(s) => mounts.push(mount(s, 1, &[try_flag, s, s])),
+            IpcEndpoint::X11 => mounts.push(implicit("/tmp/.X11-unix", i.optional)),
+            IpcEndpoint::DbusSystem => mounts.push(implicit("/run/dbus/system_bus_socket", i.optional)),
+            IpcEndpoint::Unix(s) => mounts.push(implicit(s, i.optional)),
             IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
         }
     }

@@ -67,17 +67,19 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     for b in p.effective_binds() {
         volumes.push((b.path.clone(), b.mode.as_str()));
     }
+    // Volumes capgate adds itself never hide a declared write.
+    let implicit = |path: &str| (path.to_string(), p.implicit_mode(path).as_str());
     if p.clock.contains(&ClockSource::Tzdata) {
-        volumes.push(("/etc/localtime".into(), "ro"));
+        volumes.push(implicit("/etc/localtime"));
         if p.profile != Profile::Debian || p.image.is_some() {
-            volumes.push(("/usr/share/zoneinfo".into(), "ro"));
+            volumes.push(implicit("/usr/share/zoneinfo"));
         }
     }
     for i in &p.ipc {
         match &i.endpoint {
-            IpcEndpoint::X11 => volumes.push(("/tmp/.X11-unix".into(), "ro")),
-            IpcEndpoint::DbusSystem => volumes.push(("/run/dbus/system_bus_socket".into(), "ro")),
-            IpcEndpoint::Unix(s) => volumes.push((s.clone(), "ro")),
+            IpcEndpoint::X11 => volumes.push(implicit("/tmp/.X11-unix")),
+            IpcEndpoint::DbusSystem => volumes.push(implicit("/run/dbus/system_bus_socket")),
+            IpcEndpoint::Unix(s) => volumes.push(implicit(s)),
             IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
         }
     }

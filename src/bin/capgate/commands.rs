@@ -20,7 +20,11 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
-        Command::Bridge { listen, connect, command } => crate::exec::bridge::run(&listen, &connect, &command),
+        Command::Bridge {
+            listen,
+            connect,
+            command,
+        } => crate::exec::bridge::run(&listen, &connect, &command),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Explain { code } => explain(&code),
         Command::Schema => {

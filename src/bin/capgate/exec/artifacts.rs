@@ -49,7 +49,9 @@ pub fn from_out_dir(dir: &Path) -> Result<Loaded, String> {
     };
     let mut files = BTreeMap::new();
     for e in entries {
-        let Json::Object(e) = e else { return Err("index.json: bad file entry".into()) };
+        let Json::Object(e) = e else {
+            return Err("index.json: bad file entry".into());
+        };
         let (Some(Json::Str(path)), Some(Json::Str(want))) = (e.get("path"), e.get("sha256")) else {
             return Err("index.json: bad file entry".into());
         };
@@ -72,7 +74,10 @@ pub fn from_out_dir(dir: &Path) -> Result<Loaded, String> {
 
 /// Compile a manifest in memory.
 pub fn from_compiled(c: capgate::Compiled) -> Loaded {
-    Loaded { key: c.key.clone(), files: c.artifacts.into_iter().map(|a| (a.path, a.bytes)).collect() }
+    Loaded {
+        key: c.key.clone(),
+        files: c.artifacts.into_iter().map(|a| (a.path, a.bytes)).collect(),
+    }
 }
 
 /// The strings of a JSON array field.
@@ -88,13 +93,17 @@ pub fn strings(o: &BTreeMap<String, Json>, field: &str) -> Vec<String> {
 
 /// `(name, action)` of the envelope's `env` entries that the launcher passes.
 pub fn passed_env(o: &BTreeMap<String, Json>) -> Vec<(String, String)> {
-    let Some(Json::Array(items)) = o.get("env") else { return Vec::new() };
+    let Some(Json::Array(items)) = o.get("env") else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(|i| {
             let Json::Object(e) = i else { return None };
             match (e.get("name"), e.get("action")) {
-                (Some(Json::Str(n)), Some(Json::Str(a))) if a == "read" || a == "inject" => Some((n.clone(), a.clone())),
+                (Some(Json::Str(n)), Some(Json::Str(a))) if a == "read" || a == "inject" => {
+                    Some((n.clone(), a.clone()))
+                }
                 _ => None,
             }
         })
@@ -103,6 +112,10 @@ pub fn passed_env(o: &BTreeMap<String, Json>) -> Vec<(String, String)> {
 
 /// True if the envelope says egress goes through the launcher's proxy.
 pub fn needs_proxy(o: &BTreeMap<String, Json>) -> bool {
-    let Some(Json::Array(items)) = o.get("launcher") else { return false };
-    items.iter().any(|i| matches!(i, Json::Object(g) if matches!(g.get("grant"), Some(Json::Str(s)) if s.starts_with("net:"))))
+    let Some(Json::Array(items)) = o.get("launcher") else {
+        return false;
+    };
+    items
+        .iter()
+        .any(|i| matches!(i, Json::Object(g) if matches!(g.get("grant"), Some(Json::Str(s)) if s.starts_with("net:"))))
 }

@@ -16,7 +16,9 @@ where
     A: io::Read + io::Write + TryCloneStream + Send + 'static,
     B: io::Read + io::Write + TryCloneStream + Send + 'static,
 {
-    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone_stream(), b.try_clone_stream()) else { return };
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone_stream(), b.try_clone_stream()) else {
+        return;
+    };
     let (mut a, mut b) = (a, b);
     let t = std::thread::spawn(move || {
         let _ = io::copy(&mut a2, &mut b);

@@ -43,7 +43,10 @@ fn free_port() -> std::io::Result<u16> {
 
 /// A private directory for the run (mode 0711: the sandbox uid may reach the socket only).
 fn runtime_dir() -> std::io::Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_dir()).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
     for n in 0..100u32 {
         let dir = base.join(format!("capgate-{}-{n}", std::process::id()));
         match std::fs::create_dir(&dir) {
@@ -90,7 +93,12 @@ pub fn start(squid: &Path, policy: &[u8], owner: Option<(u32, u32)>) -> Result<P
         let _ = std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644));
     }
     let mut cmd = Command::new(squid);
-    cmd.arg("-N").arg("-f").arg(&conf_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    cmd.arg("-N")
+        .arg("-f")
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     process::unprivileged(&mut cmd, None);
     let child = cmd.spawn().map_err(|e| cleanup(format!("cannot start squid: {e}")))?;
 
@@ -104,7 +112,11 @@ pub fn start(squid: &Path, policy: &[u8], owner: Option<(u32, u32)>) -> Result<P
         unsafe { libc::chown(c.as_ptr(), uid, gid) };
     }
     let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
-    let proxy = Proxy { squid: child, socket, dir };
+    let proxy = Proxy {
+        squid: child,
+        socket,
+        dir,
+    };
 
     // Wait (bounded) until squid accepts connections.
     let deadline = Instant::now() + Duration::from_secs(10);

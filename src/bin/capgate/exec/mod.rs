@@ -47,7 +47,10 @@ pub fn run(a: ExecArgs) -> u8 {
 fn load(a: &ExecArgs) -> Result<Loaded, Fail> {
     if a.input.is_dir() {
         if !a.params.is_empty() || a.params_file.is_some() {
-            return Err(Fail("--param applies when exec is given a manifest, not an out-dir".into(), 2));
+            return Err(Fail(
+                "--param applies when exec is given a manifest, not an out-dir".into(),
+                2,
+            ));
         }
         return artifacts::from_out_dir(&a.input).map_err(fail);
     }
@@ -73,8 +76,13 @@ fn load(a: &ExecArgs) -> Result<Loaded, Fail> {
 /// The uid:gid the sandbox runs as (only changed when we are root).
 fn sandbox_ids(a: &ExecArgs) -> Result<(u32, u32), Fail> {
     let spec = a.user.as_deref().unwrap_or("65534:65534");
-    let parse = |s: &str| s.parse::<u32>().map_err(|_| Fail(format!("--user {spec}: expected numeric UID:GID"), 2));
-    let (u, g) = spec.split_once(':').ok_or_else(|| Fail(format!("--user {spec}: expected numeric UID:GID"), 2))?;
+    let parse = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| Fail(format!("--user {spec}: expected numeric UID:GID"), 2))
+    };
+    let (u, g) = spec
+        .split_once(':')
+        .ok_or_else(|| Fail(format!("--user {spec}: expected numeric UID:GID"), 2))?;
     let ids = (parse(u)?, parse(g)?);
     if ids.0 == 0 {
         return Err(Fail("--user 0 would run the sandbox as host root; refusing".into(), 2));
@@ -98,7 +106,9 @@ fn secret_values(entries: &[(String, String)]) -> Result<Vec<(String, String)>, 
         match std::env::var(name) {
             Ok(v) => out.push((name.clone(), v)),
             Err(_) if action == "inject" => {
-                return Err(fail(format!("{name} is granted with env:inject but is not set in capgate's environment")))
+                return Err(fail(format!(
+                    "{name} is granted with env:inject but is not set in capgate's environment"
+                )))
             }
             Err(_) => {}
         }
@@ -116,9 +126,17 @@ fn command(envelope_cmd: Vec<String>, extra: &[String]) -> Result<Vec<String>, F
 }
 
 fn bridge_prefix() -> Vec<String> {
-    [BRIDGE_BIN, "bridge", "--listen", "127.0.0.1:3128", "--connect", capgate::target::PROXY_SOCKET, "--"]
-        .map(String::from)
-        .to_vec()
+    [
+        BRIDGE_BIN,
+        "bridge",
+        "--listen",
+        "127.0.0.1:3128",
+        "--connect",
+        capgate::target::PROXY_SOCKET,
+        "--",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn self_exe() -> Result<PathBuf, Fail> {
@@ -136,14 +154,20 @@ fn memfd(bytes: &[u8]) -> Result<std::fs::File, Fail> {
     }
     // SAFETY: fd is a fresh, owned descriptor.
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    f.write_all(bytes).map_err(|e| fail(format!("cannot write the bwrap options: {e}")))?;
+    f.write_all(bytes)
+        .map_err(|e| fail(format!("cannot write the bwrap options: {e}")))?;
     use std::io::Seek;
     f.rewind().map_err(|e| fail(e.to_string()))?;
     Ok(f)
 }
 
 fn runtime(name: &str, package: &str) -> Result<PathBuf, Fail> {
-    process::which(name).ok_or_else(|| Fail(format!("{name} is not installed; install it: apt-get install {package}"), 127))
+    process::which(name).ok_or_else(|| {
+        Fail(
+            format!("{name} is not installed; install it: apt-get install {package}"),
+            127,
+        )
+    })
 }
 
 fn bind_sources(opts: &[String]) -> Vec<preflight::Source> {
@@ -177,13 +201,22 @@ fn report_preflight(sources: &[preflight::Source], ids: (u32, u32)) -> Result<()
 
 fn redacted(args: &[String], secrets: &[(String, String)]) -> String {
     args.iter()
-        .map(|a| if secrets.iter().any(|(_, v)| v == a && !v.is_empty()) { "<redacted>".to_string() } else { shell_quote(a) })
+        .map(|a| {
+            if secrets.iter().any(|(_, v)| v == a && !v.is_empty()) {
+                "<redacted>".to_string()
+            } else {
+                shell_quote(a)
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
 fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -193,7 +226,10 @@ fn shell_quote(s: &str) -> String {
 fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail> {
     let envelope = loaded.object("bwrap/argv.json").map_err(fail)?;
     let argv = artifacts::strings(&envelope, "argv");
-    let sep = argv.iter().position(|x| x == "--").ok_or_else(|| fail("bwrap/argv.json has no `--`"))?;
+    let sep = argv
+        .iter()
+        .position(|x| x == "--")
+        .ok_or_else(|| fail("bwrap/argv.json has no `--`"))?;
     let mut opts: Vec<String> = String::from_utf8_lossy(loaded.get("bwrap/args0").map_err(fail)?)
         .split('\0')
         .filter(|s| !s.is_empty())
@@ -227,19 +263,53 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
     if a.dry_run {
         let mut shown = stream.clone();
         if egress {
-            shown.extend(["--bind", "<runtime>/proxy.sock", capgate::target::PROXY_SOCKET, "--ro-bind", "<capgate>", BRIDGE_BIN].map(String::from));
+            shown.extend(
+                [
+                    "--bind",
+                    "<runtime>/proxy.sock",
+                    capgate::target::PROXY_SOCKET,
+                    "--ro-bind",
+                    "<capgate>",
+                    BRIDGE_BIN,
+                ]
+                .map(String::from),
+            );
             full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
         }
-        println!("# as uid:gid {}:{}{}", run_ids.0, run_ids.1, if egress { ", with squid on a private loopback port" } else { "" });
-        println!("{} --args <fd: {}> -- {}", bwrap.display(), redacted(&shown, &secrets), redacted(&full_cmd, &[]));
+        println!(
+            "# as uid:gid {}:{}{}",
+            run_ids.0,
+            run_ids.1,
+            if egress {
+                ", with squid on a private loopback port"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "{} --args <fd: {}> -- {}",
+            bwrap.display(),
+            redacted(&shown, &secrets),
+            redacted(&full_cmd, &[])
+        );
         return Ok(0);
     }
     let proxy = if egress {
         let squid = runtime("squid", "squid")?;
-        let policy = loaded.get("egress/squid.conf").map_err(|e| fail(format!("{e} (egress is granted)")))?;
+        let policy = loaded
+            .get("egress/squid.conf")
+            .map_err(|e| fail(format!("{e} (egress is granted)")))?;
         let p = egress::start(&squid, policy, root.then_some(ids)).map_err(fail)?;
-        stream.extend(["--bind".to_string(), p.socket.display().to_string(), capgate::target::PROXY_SOCKET.to_string()]);
-        stream.extend(["--ro-bind".to_string(), self_exe()?.display().to_string(), BRIDGE_BIN.to_string()]);
+        stream.extend([
+            "--bind".to_string(),
+            p.socket.display().to_string(),
+            capgate::target::PROXY_SOCKET.to_string(),
+        ]);
+        stream.extend([
+            "--ro-bind".to_string(),
+            self_exe()?.display().to_string(),
+            BRIDGE_BIN.to_string(),
+        ]);
         full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
         Some(p)
     } else {
@@ -254,7 +324,12 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
     use std::os::fd::AsRawFd;
     let fd = fd_file.as_raw_fd();
     let mut c = Command::new(&bwrap);
-    c.env_clear().env("PATH", "/usr/bin:/bin").arg("--args").arg(fd.to_string()).arg("--").args(&full_cmd);
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("--args")
+        .arg(fd.to_string())
+        .arg("--")
+        .args(&full_cmd);
     process::unprivileged(&mut c, root.then_some(ids));
     let mut child = c.spawn().map_err(|e| fail(format!("cannot start bwrap: {e}")))?;
     drop(fd_file);
@@ -277,7 +352,9 @@ fn podman_globals(a: &ExecArgs) -> Vec<String> {
         return a.podman_arg.clone();
     }
     if process::which("runc").is_some() {
-        return ["--runtime", "runc", "--cgroup-manager", "cgroupfs"].map(String::from).to_vec();
+        return ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+            .map(String::from)
+            .to_vec();
     }
     Vec::new()
 }
@@ -307,7 +384,11 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
         if w[0] == "-v" {
             let parts: Vec<&str> = w[1].rsplitn(3, ':').collect();
             if parts.len() == 3 {
-                sources.push(preflight::Source { path: PathBuf::from(parts[2]), writable: parts[0] == "rw", optional: false });
+                sources.push(preflight::Source {
+                    path: PathBuf::from(parts[2]),
+                    writable: parts[0] == "rw",
+                    optional: false,
+                });
             }
         }
     }
@@ -326,7 +407,11 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     flags.extend(["--ulimit".into(), "nproc=4096:4096".into()]);
 
     let secrets = secret_values(&artifacts::passed_env(&envelope))?;
-    let name = format!("capgate-{}-{}", &loaded.key[..12.min(loaded.key.len())], std::process::id());
+    let name = format!(
+        "capgate-{}-{}",
+        &loaded.key[..12.min(loaded.key.len())],
+        std::process::id()
+    );
     let podman = runtime("podman", "podman")?;
     let egress = artifacts::needs_proxy(&envelope);
     let mut full_cmd = cmd.clone();
@@ -335,7 +420,10 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     run_args.extend(flags);
     if a.dry_run {
         if egress {
-            run_args.extend(["-v".into(), format!("<runtime>/proxy.sock:{}", capgate::target::PROXY_SOCKET)]);
+            run_args.extend([
+                "-v".into(),
+                format!("<runtime>/proxy.sock:{}", capgate::target::PROXY_SOCKET),
+            ]);
             run_args.extend(["-v".into(), format!("<capgate>:{BRIDGE_BIN}:ro")]);
             full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
         }
@@ -346,9 +434,14 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     }
     let proxy = if egress {
         let squid = runtime("squid", "squid")?;
-        let policy = loaded.get("egress/squid.conf").map_err(|e| fail(format!("{e} (egress is granted)")))?;
+        let policy = loaded
+            .get("egress/squid.conf")
+            .map_err(|e| fail(format!("{e} (egress is granted)")))?;
         let p = egress::start(&squid, policy, Some(ids)).map_err(fail)?;
-        run_args.extend(["-v".into(), format!("{}:{}", p.socket.display(), capgate::target::PROXY_SOCKET)]);
+        run_args.extend([
+            "-v".into(),
+            format!("{}:{}", p.socket.display(), capgate::target::PROXY_SOCKET),
+        ]);
         run_args.extend(["-v".into(), format!("{}:{BRIDGE_BIN}:ro", self_exe()?.display())]);
         full_cmd = bridge_prefix().into_iter().chain(full_cmd).collect();
         Some(p)
@@ -361,7 +454,10 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     // exactly the passed variables (values never appear in argv).
     let scratch = std::env::temp_dir();
     let mut c = Command::new(&podman);
-    c.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()));
+    c.env_clear().env(
+        "PATH",
+        std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+    );
     for (k, v) in &secrets {
         c.env(k, v);
     }

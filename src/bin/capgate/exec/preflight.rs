@@ -39,7 +39,10 @@ pub fn check(sources: &[Source], ids: (u32, u32)) -> (Vec<String>, Vec<String>) 
             Ok(m) => m,
             Err(_) if s.optional => continue,
             Err(e) => {
-                errors.push(format!("bind source {} does not exist ({e}); create it or mark the grant ?optional=true", s.path.display()));
+                errors.push(format!(
+                    "bind source {} does not exist ({e}); create it or mark the grant ?optional=true",
+                    s.path.display()
+                ));
                 continue;
             }
         };
@@ -92,7 +95,10 @@ pub fn symlink_component(path: &Path) -> Option<PathBuf> {
     let mut cur = PathBuf::from("/");
     for c in path.components().skip(1) {
         cur.push(c);
-        if std::fs::symlink_metadata(&cur).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+        if std::fs::symlink_metadata(&cur)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
+        {
             return Some(cur);
         }
     }

@@ -83,10 +83,7 @@ pub fn unprivileged(cmd: &mut Command, ids: Option<(u32, u32)>) {
                 return Err(io::Error::last_os_error());
             }
             if let Some((uid, gid)) = ids {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
-                {
+                if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::setuid(0) == 0 {
@@ -111,5 +108,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
