@@ -1,0 +1,289 @@
+//! Real MCP servers under `capgate exec`: the six servers of the lab
+//! (server-filesystem, -everything, -memory from npm; mcp-server-time,
+//! -fetch, -git from PyPI) on bwrap and on podman, each through initialize,
+//! tools/list and one real tools/call, as a non-root uid; and egress end to
+//! end through the squid allowlist.
+//!
+//! Needs bwrap, podman, squid and the lab (`bash tools/runtime-setup.sh`,
+//! which prints its path; set CAPGATE_LAB to it, default /tmp/capgate-lab).
+//! Without them the tests skip loudly; with CI set they fail instead.
+
+#[path = "runtime/mcp.rs"]
+mod mcp;
+
+use capgate::json::Json;
+use mcp::{obj, Client};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const RUNTIMES: [&str; 2] = ["bwrap", "docker"];
+
+fn lab() -> Option<PathBuf> {
+    let lab = PathBuf::from(std::env::var_os("CAPGATE_LAB").unwrap_or_else(|| "/tmp/capgate-lab".into()));
+    let tools = ["bwrap", "podman", "squid"];
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+    let ready = lab.join("npm/.done").exists() && lab.join("venv/.done").exists();
+    if missing.is_empty() && ready {
+        return Some(lab);
+    }
+    let why = if !missing.is_empty() {
+        format!("missing {}", missing.join(", "))
+    } else {
+        format!("no lab at {} (run bash tools/runtime-setup.sh)", lab.display())
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("runtime tests cannot run in CI: {why}");
+    }
+    eprintln!("\n*** SKIPPED runtime tests: {why} ***\n");
+    None
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.exists())
+}
+
+fn capgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_capgate"))
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// `capgate exec <manifest> --target T --param ...` as an MCP client's command.
+fn exec(manifest: &Path, target: &str, params: &[(&str, String)], extra: &[&str]) -> Command {
+    let mut c = capgate();
+    c.arg("exec").arg(manifest).arg("--target").arg(target);
+    for (k, v) in params {
+        c.arg("--param").arg(format!("{k}={v}"));
+    }
+    if !extra.is_empty() {
+        c.arg("--").args(extra);
+    }
+    c.env("CAPGATE_TEST_CANARY", "host-canary-value");
+    c
+}
+
+/// Every host process that runs `needle` (its program or first argument ends
+/// with it; launchers that merely mention it are not matched):
+/// (pid, real uid, effective uid).
+fn host_processes(needle: &str) -> Vec<(u32, u32, u32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline);
+        if !text.split('\0').take(2).any(|a| a.ends_with(needle)) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
+        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
+            let ids: Vec<u32> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            out.push((pid, ids[0], ids[1]));
+        }
+    }
+    out
+}
+
+/// Run one server on one runtime: initialize, tools/list (must include
+/// `tool`), tools/call `tool` with `args` (the text must contain `expect`),
+/// and check the server process runs as a non-root host uid.
+fn check_server(manifest: &Path, target: &str, params: &[(&str, String)], extra: &[&str], tool: &str, args: Json, expect: &str, marker: &str) {
+    let mut client = Client::spawn(exec(manifest, target, params, extra));
+    let init = client.initialize().unwrap_or_else(|e| panic!("{target}: {e}"));
+    assert!(mcp::get(&init, "serverInfo").is_some(), "{target}: initialize answer {init:?}");
+    let tools = client.tool_names().unwrap_or_else(|e| panic!("{target}: {e}"));
+    assert!(tools.iter().any(|t| t == tool), "{target}: {tool} not in {tools:?}");
+    let procs = host_processes(marker);
+    assert!(!procs.is_empty(), "{target}: no host process runs {marker}");
+    for (pid, ruid, euid) in &procs {
+        assert!(*ruid != 0 && *euid != 0, "{target}: process {pid} ({marker}) runs as host root");
+    }
+    let (is_error, text) = client.call(tool, args).unwrap_or_else(|e| panic!("{target}: {e}"));
+    assert!(!is_error && text.contains(expect), "{target}: {tool} gave error={is_error}: {text}");
+    client.finish();
+}
+
+fn npm(lab: &Path, pkg: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PKG", lab.join("npm/node_modules/@modelcontextprotocol").join(pkg).display().to_string()),
+        ("NODE_MODULES", lab.join("npm/node_modules").display().to_string()),
+    ]
+}
+
+#[test]
+fn server_filesystem() {
+    let Some(lab) = lab() else { return };
+    let mut params = npm(&lab, "server-filesystem");
+    let data = lab.join("data/fsroot");
+    params.push(("DATA", data.display().to_string()));
+    for t in RUNTIMES {
+        let args = obj(&[("path", Json::str(data.join("hello.txt").display().to_string()))]);
+        check_server(&repo("examples/filesystem/capgate.json"), t, &params, &[], "read_text_file", args, "hello from fsroot", "server-filesystem/dist/index.js");
+    }
+}
+
+#[test]
+fn server_everything() {
+    let Some(lab) = lab() else { return };
+    let params = npm(&lab, "server-everything");
+    for t in RUNTIMES {
+        let args = obj(&[("message", Json::str("sandboxed hello"))]);
+        check_server(&repo("examples/everything/capgate.json"), t, &params, &[], "echo", args, "sandboxed hello", "server-everything/dist/index.js");
+    }
+}
+
+#[test]
+fn server_memory() {
+    let Some(lab) = lab() else { return };
+    let mut params = npm(&lab, "server-memory");
+    params.push(("STATE", lab.join("data/memdir").display().to_string()));
+    let _ = std::fs::remove_file(lab.join("data/memdir/memory.jsonl"));
+    for t in RUNTIMES {
+        let entity = obj(&[
+            ("name", Json::str(format!("capgate-{t}"))),
+            ("entityType", Json::str("tool")),
+            ("observations", Json::strs(["runs sandboxed"])),
+        ]);
+        let args = obj(&[("entities", Json::Array(vec![entity]))]);
+        check_server(&repo("examples/memory/capgate.json"), t, &params, &[], "create_entities", args, &format!("capgate-{t}"), "server-memory/dist/index.js");
+    }
+    let state = std::fs::read_to_string(lab.join("data/memdir/memory.jsonl")).expect("the server wrote its state file");
+    assert!(state.contains("capgate-bwrap") && state.contains("capgate-docker"));
+}
+
+#[test]
+fn server_time() {
+    let Some(lab) = lab() else { return };
+    let params = vec![("VENV", lab.join("venv").display().to_string())];
+    for t in RUNTIMES {
+        let args = obj(&[("timezone", Json::str("Europe/Paris"))]);
+        check_server(&repo("examples/time/capgate.json"), t, &params, &[], "get_current_time", args, "Europe/Paris", "bin/mcp-server-time");
+    }
+}
+
+#[test]
+fn server_git() {
+    let Some(lab) = lab() else { return };
+    let repo_dir = lab.join("data/repo");
+    let params = vec![
+        ("VENV", lab.join("venv").display().to_string()),
+        ("REPO", repo_dir.display().to_string()),
+        ("AUTHOR_NAME", "mcp-git".to_string()),
+        ("AUTHOR_EMAIL", "mcp-git@example.com".to_string()),
+    ];
+    for t in RUNTIMES {
+        let args = obj(&[("repo_path", Json::str(repo_dir.display().to_string()))]);
+        check_server(&repo("examples/git/capgate.json"), t, &params, &[], "git_status", args, "On branch", "bin/mcp-server-git");
+    }
+}
+
+/// A loopback page server for the egress tests; answers every request with
+/// `body` and records the request lines it saw. Stops with the test process.
+fn page_server(body: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten().take(200) {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string();
+            log.lock().unwrap().push(req);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn server_fetch_and_egress_end_to_end() {
+    let Some(lab) = lab() else { return };
+    let (port, seen) = page_server("hello from the allowed page");
+    let (other_port, other_seen) = page_server("must never be served");
+    let params = vec![("VENV", lab.join("venv").display().to_string()), ("PORT", port.to_string())];
+    let manifest = repo("tests/runtime/fetch-local.json");
+    for t in RUNTIMES {
+        let mut client = Client::spawn(exec(&manifest, t, &params, &[]));
+        client.initialize().unwrap();
+        assert_eq!(client.tool_names().unwrap(), ["fetch"]);
+        let fetch = |c: &mut Client, url: String| c.call("fetch", obj(&[("url", Json::Str(url)), ("raw", Json::Bool(true))])).unwrap();
+        // The allowed host and port.
+        let (err, text) = fetch(&mut client, format!("http://localhost:{port}/"));
+        assert!(!err && text.contains("hello from the allowed page"), "{t}: allowed page: {text}");
+        // Denied: wrong port, IP literal of the allowed name, another name,
+        // private and metadata ranges, and the proxy itself via CONNECT-style URL.
+        for url in [
+            format!("http://localhost:{other_port}/"),
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://denied.invalid:{port}/"),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "http://10.0.0.1/".to_string(),
+            "http://100.64.0.1/".to_string(),
+            format!("https://localhost:{other_port}/"),
+        ] {
+            let (err, text) = fetch(&mut client, url.clone());
+            assert!(err, "{t}: {url} was fetched: {text}");
+        }
+        client.finish();
+    }
+    assert!(other_seen.lock().unwrap().is_empty(), "a denied port received traffic");
+    assert!(seen.lock().unwrap().len() >= 2, "the allowed page was fetched on both runtimes");
+}
+
+#[test]
+fn exec_refuses_a_tampered_out_dir_and_reports_missing_secrets() {
+    let Some(lab) = lab() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("o");
+    let st = capgate()
+        .args(["compile"])
+        .arg(repo("examples/time/capgate.json"))
+        .arg("--param")
+        .arg(format!("VENV={}", lab.join("venv").display()))
+        .arg("--out-dir")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let argv = dir.join("bwrap/args0");
+    let mut bytes = std::fs::read(&argv).unwrap();
+    bytes.extend_from_slice(b"--bind\0/\0/\0");
+    std::fs::write(&argv, bytes).unwrap();
+    let o = capgate().arg("exec").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not match index.json"));
+
+    let m = out.path().join("secret.json");
+    std::fs::write(&m, r#"{"grammar":"1","name":"s","version":"1","command":["/usr/bin/true"],"capabilities":["env:inject:CAPGATE_TEST_SECRET"]}"#).unwrap();
+    let o = capgate().arg("exec").arg(&m).env_remove("CAPGATE_TEST_SECRET").output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("CAPGATE_TEST_SECRET"));
+}
+
+#[test]
+fn exit_status_and_stdio_pass_through() {
+    let Some(_lab) = lab() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.json");
+    std::fs::write(&m, r#"{"grammar":"1","name":"s","version":"1"}"#).unwrap();
+    for target in RUNTIMES {
+        let o = capgate()
+            .arg("exec")
+            .arg(&m)
+            .args(["--target", target, "--", "/bin/sh", "-c", "read x; echo \"got $x\"; exit 7"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(b"ping\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(o.status.code(), Some(7), "{target}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "got ping\n", "{target}");
+    }
+}
