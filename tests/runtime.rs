@@ -41,7 +41,10 @@ fn lab() -> Option<PathBuf> {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.exists())
+    ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
 }
 
 fn capgate() -> Command {
@@ -72,13 +75,19 @@ fn exec(manifest: &Path, target: &str, params: &[(&str, String)], extra: &[&str]
 fn host_processes(needle: &str) -> Vec<(u32, u32, u32)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&cmdline);
         if !text.split('\0').take(2).any(|a| a.ends_with(needle)) {
             continue;
         }
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
         if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
             let ids: Vec<u32> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
             out.push((pid, ids[0], ids[1]));
@@ -90,25 +99,49 @@ fn host_processes(needle: &str) -> Vec<(u32, u32, u32)> {
 /// Run one server on one runtime: initialize, tools/list (must include
 /// `tool`), tools/call `tool` with `args` (the text must contain `expect`),
 /// and check the server process runs as a non-root host uid.
-fn check_server(manifest: &Path, target: &str, params: &[(&str, String)], extra: &[&str], tool: &str, args: Json, expect: &str, marker: &str) {
+fn check_server(
+    manifest: &Path,
+    target: &str,
+    params: &[(&str, String)],
+    extra: &[&str],
+    tool: &str,
+    args: Json,
+    expect: &str,
+    marker: &str,
+) {
     let mut client = Client::spawn(exec(manifest, target, params, extra));
     let init = client.initialize().unwrap_or_else(|e| panic!("{target}: {e}"));
-    assert!(mcp::get(&init, "serverInfo").is_some(), "{target}: initialize answer {init:?}");
+    assert!(
+        mcp::get(&init, "serverInfo").is_some(),
+        "{target}: initialize answer {init:?}"
+    );
     let tools = client.tool_names().unwrap_or_else(|e| panic!("{target}: {e}"));
     assert!(tools.iter().any(|t| t == tool), "{target}: {tool} not in {tools:?}");
     let procs = host_processes(marker);
     assert!(!procs.is_empty(), "{target}: no host process runs {marker}");
     for (pid, ruid, euid) in &procs {
-        assert!(*ruid != 0 && *euid != 0, "{target}: process {pid} ({marker}) runs as host root");
+        assert!(
+            *ruid != 0 && *euid != 0,
+            "{target}: process {pid} ({marker}) runs as host root"
+        );
     }
     let (is_error, text) = client.call(tool, args).unwrap_or_else(|e| panic!("{target}: {e}"));
-    assert!(!is_error && text.contains(expect), "{target}: {tool} gave error={is_error}: {text}");
+    assert!(
+        !is_error && text.contains(expect),
+        "{target}: {tool} gave error={is_error}: {text}"
+    );
     client.finish();
 }
 
 fn npm(lab: &Path, pkg: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("PKG", lab.join("npm/node_modules/@modelcontextprotocol").join(pkg).display().to_string()),
+        (
+            "PKG",
+            lab.join("npm/node_modules/@modelcontextprotocol")
+                .join(pkg)
+                .display()
+                .to_string(),
+        ),
         ("NODE_MODULES", lab.join("npm/node_modules").display().to_string()),
     ]
 }
@@ -121,7 +154,16 @@ fn server_filesystem() {
     params.push(("DATA", data.display().to_string()));
     for t in RUNTIMES {
         let args = obj(&[("path", Json::str(data.join("hello.txt").display().to_string()))]);
-        check_server(&repo("examples/filesystem/capgate.json"), t, &params, &[], "read_text_file", args, "hello from fsroot", "server-filesystem/dist/index.js");
+        check_server(
+            &repo("examples/filesystem/capgate.json"),
+            t,
+            &params,
+            &[],
+            "read_text_file",
+            args,
+            "hello from fsroot",
+            "server-filesystem/dist/index.js",
+        );
     }
 }
 
@@ -131,7 +173,16 @@ fn server_everything() {
     let params = npm(&lab, "server-everything");
     for t in RUNTIMES {
         let args = obj(&[("message", Json::str("sandboxed hello"))]);
-        check_server(&repo("examples/everything/capgate.json"), t, &params, &[], "echo", args, "sandboxed hello", "server-everything/dist/index.js");
+        check_server(
+            &repo("examples/everything/capgate.json"),
+            t,
+            &params,
+            &[],
+            "echo",
+            args,
+            "sandboxed hello",
+            "server-everything/dist/index.js",
+        );
     }
 }
 
@@ -148,7 +199,16 @@ fn server_memory() {
             ("observations", Json::strs(["runs sandboxed"])),
         ]);
         let args = obj(&[("entities", Json::Array(vec![entity]))]);
-        check_server(&repo("examples/memory/capgate.json"), t, &params, &[], "create_entities", args, &format!("capgate-{t}"), "server-memory/dist/index.js");
+        check_server(
+            &repo("examples/memory/capgate.json"),
+            t,
+            &params,
+            &[],
+            "create_entities",
+            args,
+            &format!("capgate-{t}"),
+            "server-memory/dist/index.js",
+        );
     }
     let state = std::fs::read_to_string(lab.join("data/memdir/memory.jsonl")).expect("the server wrote its state file");
     assert!(state.contains("capgate-bwrap") && state.contains("capgate-docker"));
@@ -160,7 +220,16 @@ fn server_time() {
     let params = vec![("VENV", lab.join("venv").display().to_string())];
     for t in RUNTIMES {
         let args = obj(&[("timezone", Json::str("Europe/Paris"))]);
-        check_server(&repo("examples/time/capgate.json"), t, &params, &[], "get_current_time", args, "Europe/Paris", "bin/mcp-server-time");
+        check_server(
+            &repo("examples/time/capgate.json"),
+            t,
+            &params,
+            &[],
+            "get_current_time",
+            args,
+            "Europe/Paris",
+            "bin/mcp-server-time",
+        );
     }
 }
 
@@ -176,7 +245,16 @@ fn server_git() {
     ];
     for t in RUNTIMES {
         let args = obj(&[("repo_path", Json::str(repo_dir.display().to_string()))]);
-        check_server(&repo("examples/git/capgate.json"), t, &params, &[], "git_status", args, "On branch", "bin/mcp-server-git");
+        check_server(
+            &repo("examples/git/capgate.json"),
+            t,
+            &params,
+            &[],
+            "git_status",
+            args,
+            "On branch",
+            "bin/mcp-server-git",
+        );
     }
 }
 
@@ -191,9 +269,17 @@ fn page_server(body: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<
         for mut s in listener.incoming().flatten().take(200) {
             let mut buf = [0u8; 4096];
             let n = s.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string();
+            let req = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             log.lock().unwrap().push(req);
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     (port, seen)
@@ -204,16 +290,25 @@ fn server_fetch_and_egress_end_to_end() {
     let Some(lab) = lab() else { return };
     let (port, seen) = page_server("hello from the allowed page");
     let (other_port, other_seen) = page_server("must never be served");
-    let params = vec![("VENV", lab.join("venv").display().to_string()), ("PORT", port.to_string())];
+    let params = vec![
+        ("VENV", lab.join("venv").display().to_string()),
+        ("PORT", port.to_string()),
+    ];
     let manifest = repo("tests/runtime/fetch-local.json");
     for t in RUNTIMES {
         let mut client = Client::spawn(exec(&manifest, t, &params, &[]));
         client.initialize().unwrap();
         assert_eq!(client.tool_names().unwrap(), ["fetch"]);
-        let fetch = |c: &mut Client, url: String| c.call("fetch", obj(&[("url", Json::Str(url)), ("raw", Json::Bool(true))])).unwrap();
+        let fetch = |c: &mut Client, url: String| {
+            c.call("fetch", obj(&[("url", Json::Str(url)), ("raw", Json::Bool(true))]))
+                .unwrap()
+        };
         // The allowed host and port.
         let (err, text) = fetch(&mut client, format!("http://localhost:{port}/"));
-        assert!(!err && text.contains("hello from the allowed page"), "{t}: allowed page: {text}");
+        assert!(
+            !err && text.contains("hello from the allowed page"),
+            "{t}: allowed page: {text}"
+        );
         // Denied: wrong port, IP literal of the allowed name, another name,
         // private and metadata ranges, and the proxy itself via CONNECT-style URL.
         for url in [
@@ -231,7 +326,10 @@ fn server_fetch_and_egress_end_to_end() {
         client.finish();
     }
     assert!(other_seen.lock().unwrap().is_empty(), "a denied port received traffic");
-    assert!(seen.lock().unwrap().len() >= 2, "the allowed page was fetched on both runtimes");
+    assert!(
+        seen.lock().unwrap().len() >= 2,
+        "the allowed page was fetched on both runtimes"
+    );
 }
 
 #[test]
@@ -259,7 +357,12 @@ fn exec_refuses_a_tampered_out_dir_and_reports_missing_secrets() {
 
     let m = out.path().join("secret.json");
     std::fs::write(&m, r#"{"grammar":"1","name":"s","version":"1","command":["/usr/bin/true"],"capabilities":["env:inject:CAPGATE_TEST_SECRET"]}"#).unwrap();
-    let o = capgate().arg("exec").arg(&m).env_remove("CAPGATE_TEST_SECRET").output().unwrap();
+    let o = capgate()
+        .arg("exec")
+        .arg(&m)
+        .env_remove("CAPGATE_TEST_SECRET")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&o.stderr).contains("CAPGATE_TEST_SECRET"));
 }
@@ -274,7 +377,14 @@ fn exit_status_and_stdio_pass_through() {
         let o = capgate()
             .arg("exec")
             .arg(&m)
-            .args(["--target", target, "--", "/bin/sh", "-c", "read x; echo \"got $x\"; exit 7"])
+            .args([
+                "--target",
+                target,
+                "--",
+                "/bin/sh",
+                "-c",
+                "read x; echo \"got $x\"; exit 7",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()

@@ -115,6 +115,9 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         flags.extend(["--env".into(), name.to_string()]);
     }
 
+    env.notes.push(
+        "capgate exec adds a seccomp profile (podman's default without CLONE_NEWUSER) so the server cannot create user namespaces".into(),
+    );
     common_gaps(p, &mut env, "docker");
     for g in p.grants.values() {
         if let Capability::Exec(e) = &g.cap {

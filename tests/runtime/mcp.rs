@@ -31,7 +31,11 @@ pub fn get<'a>(v: &'a Json, key: &str) -> Option<&'a Json> {
 impl Client {
     /// Spawn `cmd` with piped stdin/stdout (stderr is inherited).
     pub fn spawn(mut cmd: Command) -> Client {
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("spawn the server");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -43,7 +47,12 @@ impl Client {
             }
         });
         let stdin = child.stdin.take();
-        Client { child, stdin, lines: rx, next_id: 1 }
+        Client {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 1,
+        }
     }
 
     fn send(&mut self, msg: &Json) {
@@ -66,14 +75,20 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).map_err(|_| format!("no answer to {method} within {timeout:?}"))?;
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .map_err(|_| format!("no answer to {method} within {timeout:?}"))?;
             let Ok(v) = json::parse(&line) else { continue };
             let v = v.to_json();
             if get(&v, "method").is_some() && get(&v, "id").is_some() {
                 let reply = obj(&[
                     ("jsonrpc", Json::str("2.0")),
                     ("id", get(&v, "id").unwrap().clone()),
-                    ("error", obj(&[("code", Json::Int(-32601)), ("message", Json::str("not supported"))])),
+                    (
+                        "error",
+                        obj(&[("code", Json::Int(-32601)), ("message", Json::str("not supported"))]),
+                    ),
                 ]);
                 self.send(&reply);
                 continue;
@@ -82,7 +97,9 @@ impl Client {
                 if let Some(e) = get(&v, "error") {
                     return Err(format!("{method} failed: {}", e.to_compact()));
                 }
-                return get(&v, "result").cloned().ok_or_else(|| "answer without result".to_string());
+                return get(&v, "result")
+                    .cloned()
+                    .ok_or_else(|| "answer without result".to_string());
             }
         }
     }
@@ -96,7 +113,10 @@ impl Client {
         let params = obj(&[
             ("protocolVersion", Json::str("2025-06-18")),
             ("capabilities", Json::Object(BTreeMap::new())),
-            ("clientInfo", obj(&[("name", Json::str("capgate-tests")), ("version", Json::str("1"))])),
+            (
+                "clientInfo",
+                obj(&[("name", Json::str("capgate-tests")), ("version", Json::str("1"))]),
+            ),
         ]);
         let r = self.request("initialize", params, Duration::from_secs(60))?;
         self.notify("notifications/initialized");
@@ -106,13 +126,25 @@ impl Client {
     /// Names from tools/list.
     pub fn tool_names(&mut self) -> Result<Vec<String>, String> {
         let r = self.request("tools/list", Json::Object(BTreeMap::new()), Duration::from_secs(30))?;
-        let Some(Json::Array(tools)) = get(&r, "tools") else { return Err("tools/list without tools".into()) };
-        Ok(tools.iter().filter_map(|t| match get(t, "name") { Some(Json::Str(s)) => Some(s.clone()), _ => None }).collect())
+        let Some(Json::Array(tools)) = get(&r, "tools") else {
+            return Err("tools/list without tools".into());
+        };
+        Ok(tools
+            .iter()
+            .filter_map(|t| match get(t, "name") {
+                Some(Json::Str(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect())
     }
 
     /// tools/call; returns (isError, all text content joined).
     pub fn call(&mut self, name: &str, args: Json) -> Result<(bool, String), String> {
-        let r = self.request("tools/call", obj(&[("name", Json::str(name)), ("arguments", args)]), Duration::from_secs(60))?;
+        let r = self.request(
+            "tools/call",
+            obj(&[("name", Json::str(name)), ("arguments", args)]),
+            Duration::from_secs(60),
+        )?;
         let is_error = get(&r, "isError") == Some(&Json::Bool(true));
         let mut text = String::new();
         if let Some(Json::Array(items)) = get(&r, "content") {

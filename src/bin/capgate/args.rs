@@ -86,6 +86,16 @@ granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman or squid is missing.")]
     Exec(ExecArgs),
+    /// (internal) Removes a podman container once the launcher that started it is gone.
+    #[command(hide = true)]
+    Reap {
+        /// Container name.
+        #[arg(long)]
+        name: String,
+        /// Global podman options.
+        #[arg(last = true)]
+        globals: Vec<String>,
+    },
     /// (internal) The in-sandbox proxy bridge that capgate exec runs in front of a server.
     #[command(hide = true)]
     Bridge {

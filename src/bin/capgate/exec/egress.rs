@@ -42,7 +42,7 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// A private directory for the run (mode 0711: the sandbox uid may reach the socket only).
-fn runtime_dir() -> std::io::Result<PathBuf> {
+pub fn runtime_dir() -> std::io::Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_dir())

@@ -26,6 +26,15 @@ const BRIDGE_BIN: &str = "/run/capgate/capgate";
 /// Seconds between the forwarded SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// Removes a directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// An error of the launcher itself: message and exit code.
 struct Fail(String, u8);
 
@@ -407,6 +416,23 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     flags.extend(["--ulimit".into(), "nproc=4096:4096".into()]);
 
     let secrets = secret_values(&artifacts::passed_env(&envelope))?;
+    // A private dir for the seccomp profile, removed when the run ends.
+    let rundir = egress::runtime_dir().map_err(|e| fail(format!("cannot create a runtime directory: {e}")))?;
+    let _rundir_guard = RemoveOnDrop(rundir.clone());
+    match std::fs::read_to_string(PODMAN_SECCOMP)
+        .map_err(|e| e.to_string())
+        .and_then(|d| seccomp_without_userns(&d))
+    {
+        Ok(profile) => {
+            let path = rundir.join("seccomp.json");
+            std::fs::write(&path, profile).map_err(|e| fail(format!("cannot write the seccomp profile: {e}")))?;
+            let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+            flags.extend(["--security-opt".into(), format!("seccomp={}", path.display())]);
+        }
+        Err(e) => eprintln!(
+            "capgate exec: warning: {e}; nested user namespaces stay possible under podman's built-in profile"
+        ),
+    }
     let name = format!(
         "capgate-{}-{}",
         &loaded.key[..12.min(loaded.key.len())],
@@ -453,6 +479,7 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     // podman reads `--env NAME` values from its own environment: give it
     // exactly the passed variables (values never appear in argv).
     let scratch = std::env::temp_dir();
+    let _reaper = start_reaper(&podman_globals(a), &name)?;
     let mut c = Command::new(&podman);
     c.env_clear().env(
         "PATH",
@@ -469,13 +496,117 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     // conmon can outlive a killed client: remove the container by name.
     let _ = Command::new(&podman)
         .args(podman_globals(a))
-        .args(["rm", "-f", "--ignore", &name])
+        .args(["rm", "-f", "-t", "0", "--ignore", &name])
         .current_dir(&scratch)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
     drop(proxy);
     code
+}
+
+/// Start a detached reaper that removes container `name` when this
+/// launcher is gone, even if it is SIGKILLed (conmon outlives a killed
+/// podman client). The returned pipe end must live as long as the launcher.
+fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, Fail> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(fail(format!("pipe: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    let (read_end, write_end) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+    let mut c = Command::new(self_exe()?);
+    c.arg("reap").arg("--name").arg(name).arg("--").args(podman_globals);
+    c.stdin(read_end)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c.current_dir(std::env::temp_dir());
+    // SAFETY: setsid is async-signal-safe; detaches the reaper from our signals.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    c.spawn()
+        .map_err(|e| fail(format!("cannot start the container reaper: {e}")))?;
+    Ok(write_end)
+}
+
+/// `capgate reap`: wait for stdin to close (the launcher is gone), then
+/// remove the container.
+pub fn reap(name: &str, globals: &[String]) -> u8 {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+    let Some(podman) = process::which("podman") else {
+        return 127;
+    };
+    let ok = Command::new(podman)
+        .args(globals)
+        .args(["rm", "-f", "-t", "0", "--ignore", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        0
+    } else {
+        125
+    }
+}
+
+/// Podman's default seccomp profile, which the launcher tightens.
+const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
+const CLONE_NEWUSER: i64 = 0x1000_0000;
+
+/// Podman's default seccomp profile minus new user namespaces: `clone` and
+/// `unshare` are allowed only without CLONE_NEWUSER, and `clone3` (whose
+/// flags seccomp cannot inspect) fails with ENOSYS so libc falls back to
+/// `clone`. Docker's default profile does the same; podman's does not.
+fn seccomp_without_userns(default: &str) -> Result<String, String> {
+    let v = capgate::json::parse(default)
+        .map_err(|_| format!("{PODMAN_SECCOMP} is not JSON"))?
+        .to_json();
+    let Json::Object(mut profile) = v else {
+        return Err(format!("{PODMAN_SECCOMP} is not an object"));
+    };
+    let Some(Json::Array(rules)) = profile.get_mut("syscalls") else {
+        return Err(format!("{PODMAN_SECCOMP} has no syscalls"));
+    };
+    for rule in rules.iter_mut() {
+        if let Json::Object(r) = rule {
+            if let Some(Json::Array(names)) = r.get_mut("names") {
+                names.retain(|n| !matches!(n, Json::Str(s) if s == "clone" || s == "clone3" || s == "unshare"));
+            }
+        }
+    }
+    let masked = |name: &str| {
+        let arg = Json::Object(
+            [
+                ("index".to_string(), Json::Int(0)),
+                ("value".to_string(), Json::Int(CLONE_NEWUSER)),
+                ("valueTwo".to_string(), Json::Int(0)),
+                ("op".to_string(), Json::str("SCMP_CMP_MASKED_EQ")),
+            ]
+            .into(),
+        );
+        Json::Object(
+            [
+                ("names".to_string(), Json::strs([name])),
+                ("action".to_string(), Json::str("SCMP_ACT_ALLOW")),
+                ("args".to_string(), Json::Array(vec![arg])),
+            ]
+            .into(),
+        )
+    };
+    rules.push(masked("clone"));
+    rules.push(masked("unshare"));
+    Ok(Json::Object(profile).to_compact())
 }
 
 /// The base image `tools/podman-base-image.sh` builds (no registry needed).
