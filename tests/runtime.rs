@@ -397,3 +397,143 @@ fn exit_status_and_stdio_pass_through() {
         assert_eq!(String::from_utf8_lossy(&o.stdout), "got ping\n", "{target}");
     }
 }
+
+/// Network namespaces the test creates (and always deletes).
+struct TestNetns {
+    names: Vec<String>,
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("ip");
+    assert!(st.success(), "ip {}", args.join(" "));
+}
+
+/// Listen on `addr` inside the namespace at `ns` (a thread of its own enters
+/// it); every accepted connection is answered and counted.
+fn listen_in_netns(ns: &str, addr: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let path = format!("/run/netns/{ns}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&path).unwrap();
+        // SAFETY: setns on this thread only (network namespaces are per thread).
+        assert_eq!(unsafe { libc_setns(f.as_raw_fd(), 0x4000_0000) }, 0, "setns");
+        let l = TcpListener::bind(addr).unwrap();
+        tx.send(()).unwrap();
+        for mut s in l.incoming().flatten().take(50) {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s.write_all(b"ok");
+        }
+    });
+    rx.recv().unwrap();
+    hits
+}
+
+extern "C" {
+    #[link_name = "setns"]
+    fn libc_setns(fd: i32, nstype: i32) -> i32;
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+#[test]
+fn egress_with_nftables_in_a_test_network_namespace() {
+    let Some(_lab) = lab() else { return };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 || which("ip").is_none() || which("nft").is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("the netns test needs root, iproute2 and nftables in CI");
+        }
+        eprintln!("\n*** SKIPPED netns egress test: needs root, ip and nft ***\n");
+        return;
+    }
+    let id = std::process::id() % 200 + 20;
+    let (sbx, svc) = (format!("capgate-t{id}-sbx"), format!("capgate-t{id}-svc"));
+    let _guard = TestNetns {
+        names: vec![sbx.clone(), svc.clone()],
+    };
+    for n in [&sbx, &svc] {
+        let _ = Command::new("ip").args(["netns", "del", n]).status();
+        ip(&["netns", "add", n]);
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+    }
+    let (a, b) = (format!("cg{id}a"), format!("cg{id}b"));
+    ip(&[
+        "-n", &sbx, "link", "add", &a, "type", "veth", "peer", "name", &b, "netns", &svc,
+    ]);
+    ip(&["-n", &sbx, "addr", "add", &format!("10.231.{id}.2/24"), "dev", &a]);
+    ip(&["-n", &svc, "addr", "add", &format!("10.231.{id}.1/24"), "dev", &b]);
+    ip(&["-n", &svc, "addr", "add", &format!("10.231.{id}.3/24"), "dev", &b]);
+    ip(&["-n", &sbx, "link", "set", &a, "up"]);
+    ip(&["-n", &svc, "link", "set", &b, "up"]);
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let allowed = listen_in_netns(&svc, leak(format!("10.231.{id}.1:18081")));
+    let wrong_port = listen_in_netns(&svc, leak(format!("10.231.{id}.1:18082")));
+    let wrong_host = listen_in_netns(&svc, leak(format!("10.231.{id}.3:18081")));
+
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.json");
+    std::fs::write(
+        &m,
+        format!(r#"{{"grammar":"1","name":"netns","version":"1","capabilities":["net:connect:10.231.{id}.1:18081"]}}"#),
+    )
+    .unwrap();
+    let probe = format!(
+        r#"
+import socket
+def tcp(h, p):
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((h, p)); return "connected"
+    except OSError as e:
+        return type(e).__name__
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(b"x", ("10.231.{id}.1", 53)); return "sent"
+    except OSError as e:
+        return type(e).__name__
+print("allowed", tcp("10.231.{id}.1", 18081))
+print("wrong-port", tcp("10.231.{id}.1", 18082))
+print("wrong-host", tcp("10.231.{id}.3", 18081))
+print("udp-53", udp())
+"#
+    );
+    let o = capgate()
+        .arg("exec")
+        .arg(&m)
+        .arg("--netns")
+        .arg(format!("/run/netns/{sbx}"))
+        .args(["--", "/usr/bin/python3", "-c", &probe])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "exec failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("allowed connected"), "{out}");
+    assert!(
+        !out.contains("wrong-port connected") && !out.contains("wrong-host connected"),
+        "{out}"
+    );
+    assert!(!out.contains("udp-53 sent"), "{out}");
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(allowed.load(SeqCst), 1);
+    assert_eq!(
+        wrong_port.load(SeqCst) + wrong_host.load(SeqCst),
+        0,
+        "a denied listener was reached"
+    );
+}

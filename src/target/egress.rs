@@ -224,6 +224,10 @@ fn nftables(p: &Policy, rules: &[Rule]) -> String {
         v6s.join(", ")
     );
     for r in rules.iter().filter(|r| matches!(r.grant.host, Host::Name(_))) {
+        if let Host::Name(name) = &r.grant.host {
+            // Machine-readable: capgate exec --netns fills these sets.
+            let _ = writeln!(out, "\t# pin name_{} {name}", r.n);
+        }
         let _ = writeln!(
             out,
             "\tset name_{}_v4 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}}",

@@ -220,6 +220,10 @@ pub struct ExecArgs {
     /// Print what would run (secret values redacted) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run in this prepared network namespace (e.g. /run/netns/NAME) with the
+    /// compiled nftables ruleset instead of the proxy (bwrap only, root only).
+    #[arg(long, value_name = "PATH")]
+    pub netns: Option<PathBuf>,
     /// A param value, NAME=VALUE (repeatable; when given a manifest).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,

@@ -9,6 +9,7 @@
 mod artifacts;
 pub mod bridge;
 mod egress;
+mod netns;
 mod preflight;
 mod process;
 
@@ -303,7 +304,43 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
         );
         return Ok(0);
     }
-    let proxy = if egress {
+    let mut netns_fd = None;
+    let _netns_dir;
+    if let Some(path) = &a.netns {
+        if !root {
+            return Err(Fail(
+                "--netns needs root (entering a namespace and loading nftables)".into(),
+                2,
+            ));
+        }
+        let nft = runtime("nft", "nftables")?;
+        let ns = netns::open(path).map_err(fail)?;
+        let dir = egress::runtime_dir().map_err(|e| fail(format!("cannot create a runtime directory: {e}")))?;
+        let ruleset = loaded.get("egress/nftables.nft").map_err(fail)?;
+        let hosts = netns::prepare(&nft, &ns, ruleset, &dir).map_err(fail)?;
+        let hosts_file = dir.join("hosts");
+        std::fs::write(&hosts_file, hosts).map_err(|e| fail(e.to_string()))?;
+        let _ = std::fs::set_permissions(&hosts_file, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        // Share the prepared namespace instead of a fresh empty one, pin
+        // names, and drop the proxy variables (no proxy runs).
+        let at = stream
+            .iter()
+            .position(|o| o == "--unshare-all")
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        stream.insert(at, "--share-net".into());
+        stream.extend([
+            "--ro-bind".to_string(),
+            hosts_file.display().to_string(),
+            "/etc/hosts".to_string(),
+        ]);
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            stream.extend(["--unsetenv".to_string(), k.to_string()]);
+        }
+        netns_fd = Some(ns);
+        _netns_dir = RemoveOnDrop(dir);
+    }
+    let proxy = if egress && a.netns.is_none() {
         let squid = runtime("squid", "squid")?;
         let policy = loaded
             .get("egress/squid.conf")
@@ -339,7 +376,10 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
         .arg(fd.to_string())
         .arg("--")
         .args(&full_cmd);
-    process::unprivileged(&mut c, root.then_some(ids));
+    {
+        use std::os::fd::AsRawFd;
+        process::in_netns(&mut c, root.then_some(ids), netns_fd.as_ref().map(|n| n.fd.as_raw_fd()));
+    }
     let mut child = c.spawn().map_err(|e| fail(format!("cannot start bwrap: {e}")))?;
     drop(fd_file);
     process::forward_signals(&child, GRACE);

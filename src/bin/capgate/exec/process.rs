@@ -76,11 +76,21 @@ pub fn is_root() -> bool {
 /// Make `cmd` drop to `uid:gid` (no supplementary groups, no NSS lookups)
 /// before exec, when running as root, and die with the launcher.
 pub fn unprivileged(cmd: &mut Command, ids: Option<(u32, u32)>) {
+    in_netns(cmd, ids, None)
+}
+
+/// Like [`unprivileged`], first entering the network namespace open at `netns`.
+pub fn in_netns(cmd: &mut Command, ids: Option<(u32, u32)>, netns: Option<i32>) {
     // SAFETY: the closure only calls async-signal-safe libc functions.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            if let Some(fd) = netns {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             if let Some((uid, gid)) = ids {
                 if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
