@@ -103,13 +103,12 @@ fn check_server(
     manifest: &Path,
     target: &str,
     params: &[(&str, String)],
-    extra: &[&str],
     tool: &str,
     args: Json,
     expect: &str,
     marker: &str,
 ) {
-    let mut client = Client::spawn(exec(manifest, target, params, extra));
+    let mut client = Client::spawn(exec(manifest, target, params, &[]));
     let init = client.initialize().unwrap_or_else(|e| panic!("{target}: {e}"));
     assert!(
         mcp::get(&init, "serverInfo").is_some(),
@@ -158,7 +157,6 @@ fn server_filesystem() {
             &repo("examples/filesystem/capgate.json"),
             t,
             &params,
-            &[],
             "read_text_file",
             args,
             "hello from fsroot",
@@ -177,7 +175,6 @@ fn server_everything() {
             &repo("examples/everything/capgate.json"),
             t,
             &params,
-            &[],
             "echo",
             args,
             "sandboxed hello",
@@ -203,7 +200,6 @@ fn server_memory() {
             &repo("examples/memory/capgate.json"),
             t,
             &params,
-            &[],
             "create_entities",
             args,
             &format!("capgate-{t}"),
@@ -224,7 +220,6 @@ fn server_time() {
             &repo("examples/time/capgate.json"),
             t,
             &params,
-            &[],
             "get_current_time",
             args,
             "Europe/Paris",
@@ -249,7 +244,6 @@ fn server_git() {
             &repo("examples/git/capgate.json"),
             t,
             &params,
-            &[],
             "git_status",
             args,
             "On branch",
