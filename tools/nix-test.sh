@@ -267,6 +267,7 @@ else
   fail "nix flake check"
 fi
 
+# shellcheck disable=SC2016 # ${n} is Nix's
 if run "$work/pkgs.log" "${nixx[@]}" eval --raw "$src#packages.$system" "${over[@]}" "${opts[@]}" \
   --apply 'ps: builtins.concatStringsSep "" (map (n: n + " " + ps.${n}.outPath + "\n") (builtins.attrNames ps))'; then
   while read -r attr path; do

@@ -53,6 +53,12 @@ suite() {
   echo "--- $name: $p passed, $f failed, exit $rc, $((SECONDS - start)) s"
 }
 
+# The six real MCP servers (npm, PyPI) and fixtures for the runtime tests.
+lab_log="$log/lab-path"
+suite runtime-setup check bash -c "bash tools/runtime-setup.sh > '$lab_log'"
+CAPGATE_LAB=$(tail -n 1 "$lab_log" 2>/dev/null)
+export CAPGATE_LAB
+
 suite cargo-test cargo cargo test --locked --all-features
 suite rustfmt check cargo fmt --all -- --check
 suite clippy check cargo clippy --locked --all-targets -- -D warnings
@@ -63,6 +69,7 @@ suite static-binary check bash -c '
   ! ldd "$bin" >/dev/null 2>&1'
 suite demo check bash tools/demo.sh
 suite attestation counted bash tools/attestation-test.sh
+suite escape-suite counted python3 tools/escape-suite.py --capgate target/x86_64-unknown-linux-gnu/release/capgate
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

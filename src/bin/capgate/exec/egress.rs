@@ -37,6 +37,21 @@ impl Drop for Proxy {
     }
 }
 
+/// Connect to squid, retrying for up to 10 s while it starts.
+fn connect_when_up(port: u16) -> Option<TcpStream> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return Some(s),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                eprintln!("capgate exec: the egress proxy did not start: {e}");
+                return None;
+            }
+        }
+    }
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -118,21 +133,12 @@ pub fn start(squid: &Path, policy: &[u8], owner: Option<(u32, u32)>) -> Result<P
         dir,
     };
 
-    // Wait (bounded) until squid accepts connections.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("squid did not start listening within 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    // No wait for squid here: it starts while the sandbox starts, and the
+    // forwarder retries (bounded) until squid listens.
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                if let Ok(up) = TcpStream::connect(("127.0.0.1", port)) {
+                if let Some(up) = connect_when_up(port) {
                     splice(conn, up);
                 }
             });
