@@ -2,11 +2,12 @@
 # Installs what capgate's tests use on a Debian machine: bubblewrap, podman
 # with runc, squid, nftables, iproute2 (the runtime and escape tests run real
 # sandboxes and a test-made network namespace), and python3-venv (the PyPI
-# MCP servers live in a venv of Debian's python3).
+# MCP servers live in a venv of Debian's python3), and nix-bin +
+# nix-setup-systemd (Nix 2.8 builds the sandbox configs in its sandbox).
 # Needs root for apt-get; without root it only reports what is missing.
 set -euo pipefail
 
-packages=(squid nftables bubblewrap podman runc socat iproute2 python3-venv git)
+packages=(squid nftables bubblewrap podman runc socat iproute2 python3-venv git nix-bin nix-setup-systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -69,6 +69,7 @@ suite static-binary check bash -c '
   ! ldd "$bin" >/dev/null 2>&1'
 suite demo check bash tools/demo.sh
 suite attestation counted bash tools/attestation-test.sh
+suite nix counted bash tools/nix-test.sh
 suite escape-suite counted python3 tools/escape-suite.py --capgate target/x86_64-unknown-linux-gnu/release/capgate
 
 echo "$passed passed, $failed failed"
