@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build --locked --release --quiet
 bin=target/release/capgate
 out=${1:-out/filesystem}
+mkdir -p "$(dirname "$out")"
 example=examples/filesystem
 "$bin" compile "$example/capgate.json" --params-file "$example/capgate.params.json" --out-dir "$out"
 echo

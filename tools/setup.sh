@@ -3,11 +3,12 @@
 # with runc, squid, nftables, iproute2 (the runtime and escape tests run real
 # sandboxes and a test-made network namespace), and python3-venv (the PyPI
 # MCP servers live in a venv of Debian's python3), and nix-bin +
-# nix-setup-systemd (Nix 2.8 builds the sandbox configs in its sandbox).
+# nix-setup-systemd (Nix 2.8 builds the sandbox configs in its sandbox), and
+# bazel-bootstrap + bazel-skylib (Bazel 4.2.3 runs the rules offline).
 # Needs root for apt-get; without root it only reports what is missing.
 set -euo pipefail
 
-packages=(squid nftables bubblewrap podman runc socat iproute2 python3-venv git nix-bin nix-setup-systemd)
+packages=(squid nftables bubblewrap podman runc socat iproute2 python3-venv git nix-bin nix-setup-systemd bazel-bootstrap bazel-skylib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -67,6 +67,7 @@ suite static-binary check bash -c '
   bin=target/x86_64-unknown-linux-gnu/release/capgate &&
   test "$($bin --version)" = "$(cargo metadata --no-deps --format-version 1 | grep -o "\"version\":\"[^\"]*\"" | head -1 | cut -d\" -f4)" &&
   ! ldd "$bin" >/dev/null 2>&1'
+suite bazel counted bash tools/bazel-test.sh
 suite demo check bash tools/demo.sh
 suite attestation counted bash tools/attestation-test.sh
 suite nix counted bash tools/nix-test.sh
