@@ -29,16 +29,21 @@ fn update_mode() -> bool {
     std::env::var_os(UPDATE_VAR).is_some_and(|v| v == "1")
 }
 
-/// Every case directory, byte-sorted by name.
+/// Every case directory, then every example with a manifest (examples keep
+/// their goldens in examples/<name>/out too, for Bazel and Nix), each sorted.
 fn case_dirs() -> Vec<PathBuf> {
-    let dir = cases_dir();
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    dirs
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    for base in [cases_dir(), root.join("examples")] {
+        let mut dirs: Vec<PathBuf> = fs::read_dir(&base)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", base.display()))
+            .map(|e| e.expect("directory entry").path())
+            .filter(|p| p.is_dir() && p.join("capgate.json").is_file())
+            .collect();
+        dirs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        all.extend(dirs);
+    }
+    all
 }
 
 /// A params file: a JSON object whose values are strings.
@@ -236,7 +241,7 @@ fn golden_cases() {
     let mut failures: Vec<(String, Vec<String>)> = Vec::new();
     let mut updated = Vec::new();
     for dir in &dirs {
-        let case = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case = dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(dir).display().to_string();
         let (problems, up) = check_case(dir, update);
         updated.extend(up);
         if !problems.is_empty() {
@@ -246,7 +251,7 @@ fn golden_cases() {
 
     if update {
         for u in &updated {
-            eprintln!("updated tests/cases/{u}");
+            eprintln!("updated {u}");
         }
         eprintln!(
             "{UPDATE_VAR}=1: {} file(s) rewritten in {} case(s)",
@@ -266,7 +271,7 @@ fn golden_cases() {
     }
     report.push_str(&format!(
         "\n{} of {} golden case(s) failed. If the change is intended, run tools/update-goldens.sh \
-         (or {UPDATE_VAR}=1 cargo test --test golden) and review `git diff tests/cases`.\n",
+         (or {UPDATE_VAR}=1 cargo test --test golden) and review `git diff tests/cases examples`.\n",
         failures.len(),
         dirs.len()
     ));

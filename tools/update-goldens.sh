@@ -11,4 +11,4 @@ CAPGATE_UPDATE_GOLDEN=1 cargo test --test golden -- --nocapture
 
 echo
 echo "Changed golden files (review them before committing):"
-git status --short tests/cases
+git status --short tests/cases examples
