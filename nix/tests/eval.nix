@@ -131,8 +131,9 @@ let
     (eq "manifestKey: an escaped backslash before u0000 is not U+0000" (jcs.ofText ''"a\\u0000b"'') ''"a\\u0000b"'')
 
     # repo.nix: what the flake and nix/tests/build.nix build.
-    (eq "repo: examples/quickstart has no params and no golden" repo.examples.quickstart
-      { manifest = ../../examples/quickstart/capgate.json; params = { }; golden = null; })
+    (eq "repo: examples/quickstart has no params and its golden out/" repo.examples.quickstart
+      { manifest = ../../examples/quickstart/capgate.json; params = { }; golden = ../../examples/quickstart/out; })
+    (eq "repo: every example has a golden" (filter (n: repo.examples.${n}.golden == null) (attrNames repo.examples)) [ ])
     (eq "repo: tests/cases/params reads capgate.params.json" repo.cases.params.params.PKG "/opt/mcp/server-demo")
     (eq "repo: tests/cases/params has its golden out/" repo.cases.params.golden ../../tests/cases/params/out)
     (eq "repo: every case has a golden" (filter (n: repo.cases.${n}.golden == null) (attrNames repo.cases)) [ ])
