@@ -523,7 +523,7 @@ impl Json {
             }
             Json::Object(map) => {
                 out.push('{');
-                for (i, (k, v)) in jcs_order(map).into_iter().enumerate() {
+                for (i, (k, v)) in jcs_order(map).enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -561,9 +561,8 @@ impl Json {
             }
             Json::Object(map) if !map.is_empty() => {
                 out.push_str("{\n");
-                let entries = jcs_order(map);
-                let n = entries.len();
-                for (i, (k, v)) in entries.into_iter().enumerate() {
+                let n = map.len();
+                for (i, (k, v)) in jcs_order(map).enumerate() {
                     indent_to(out, level + 1);
                     escape_str(k, out);
                     out.push_str(": ");
@@ -582,13 +581,31 @@ impl Json {
 }
 
 /// Object entries in JCS order (UTF-16 code units). UTF-8 byte order (the
-/// BTreeMap's) agrees with it unless a key has characters from U+E000 up.
-fn jcs_order(map: &BTreeMap<String, Json>) -> Vec<(&String, &Json)> {
-    let mut entries: Vec<_> = map.iter().collect();
+/// BTreeMap's) agrees with it unless a key has characters from U+E000 up,
+/// so only such maps are re-sorted (and only they allocate).
+fn jcs_order(map: &BTreeMap<String, Json>) -> Entries<'_> {
     if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+        let mut entries: Vec<_> = map.iter().collect();
         entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        Entries::Resorted(entries.into_iter())
+    } else {
+        Entries::InOrder(map.iter())
     }
-    entries
+}
+
+enum Entries<'a> {
+    InOrder(std::collections::btree_map::Iter<'a, String, Json>),
+    Resorted(std::vec::IntoIter<(&'a String, &'a Json)>),
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a String, &'a Json);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Entries::InOrder(i) => i.next(),
+            Entries::Resorted(i) => i.next(),
+        }
+    }
 }
 
 fn indent_to(out: &mut String, n: usize) {

@@ -145,10 +145,14 @@ pub fn ancestors(p: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// True if `child` is `parent` or lies under it (component-wise).
+/// True if `child` is `parent` or lies under it (component-wise). Both are
+/// normalized absolute paths (no `//`, `.`, `..` or trailing `/`), so a
+/// string prefix ending at a `/` is exactly a component prefix.
 pub fn is_under(child: &str, parent: &str) -> bool {
-    let mut c = components(child);
-    components(parent).all(|p| c.next() == Some(p))
+    if parent == "/" {
+        return child.starts_with('/');
+    }
+    child.starts_with(parent) && (child.len() == parent.len() || child.as_bytes()[parent.len()] == b'/')
 }
 
 /// Why a path is sensitive, if it is.

@@ -16,6 +16,31 @@ use crate::policy::Policy;
 use std::fmt::Write;
 use std::net::IpAddr;
 
+/// The special-range lists as the configs write them (formatted once: they
+/// are a pure function of constant tables).
+struct SpecialLists {
+    squid_v4: String,
+    squid_v6: String,
+    nft_v4: String,
+    nft_v6: String,
+}
+
+fn special_lists() -> &'static SpecialLists {
+    static LISTS: std::sync::OnceLock<SpecialLists> = std::sync::OnceLock::new();
+    LISTS.get_or_init(|| {
+        let v4: Vec<String> = SPECIAL_V4.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+        let v6s: Vec<String> = SPECIAL_V6.iter().map(|(a, l)| format!("{}/{l}", v6(a))).collect();
+        // squid stores IPv4 as v4-mapped IPv6: ::ffff:0:0/96 would read as every
+        // IPv4 address, and the IPv4 ranges already cover mapped forms.
+        let squid_v6: Vec<String> = SPECIAL_V6
+            .iter()
+            .filter(|(a, l)| !(a.to_ipv4_mapped().is_some() && *l == 96))
+            .map(|(a, l)| format!("{}/{l}", v6(a)))
+            .collect();
+        SpecialLists { squid_v4: v4.join(" "), squid_v6: squid_v6.join(" "), nft_v4: v4.join(", "), nft_v6: v6s.join(", ") }
+    })
+}
+
 struct Rule<'a> {
     n: usize,
     canonical: &'a str,
@@ -129,23 +154,9 @@ fn squid(p: &Policy, rules: &[Rule]) -> String {
         "# link-local and cloud metadata, CGNAT, ULA, multicast, ...) unless ?private=allow."
     );
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "acl capgate_special dst {}",
-        SPECIAL_V4
-            .iter()
-            .map(|(a, l)| format!("{a}/{l}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    // squid stores IPv4 as v4-mapped IPv6: ::ffff:0:0/96 would read as every
-    // IPv4 address, and the IPv4 ranges above already cover mapped forms.
-    let v6s: Vec<String> = SPECIAL_V6
-        .iter()
-        .filter(|(a, l)| !(a.to_ipv4_mapped().is_some() && *l == 96))
-        .map(|(a, l)| format!("{}/{l}", v6(a)))
-        .collect();
-    let _ = writeln!(out, "acl capgate_special dst {}", v6s.join(" "));
+    let lists = special_lists();
+    let _ = writeln!(out, "acl capgate_special dst {}", lists.squid_v4);
+    let _ = writeln!(out, "acl capgate_special dst {}", lists.squid_v6);
     let tcp: Vec<&Rule> = rules.iter().filter(|r| r.grant.proto == Proto::Tcp).collect();
     for r in rules.iter().filter(|r| r.grant.proto == Proto::Udp) {
         let _ = writeln!(out);
@@ -211,17 +222,16 @@ fn nftables(p: &Policy, rules: &[Rule]) -> String {
     let _ = writeln!(out, "add table inet capgate");
     let _ = writeln!(out, "delete table inet capgate");
     let _ = writeln!(out, "table inet capgate {{");
-    let v4: Vec<String> = SPECIAL_V4.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-    let v6s: Vec<String> = SPECIAL_V6.iter().map(|(a, l)| format!("{}/{l}", v6(a))).collect();
+    let lists = special_lists();
     let _ = writeln!(
         out,
         "\tset special_v4 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}",
-        v4.join(", ")
+        lists.nft_v4
     );
     let _ = writeln!(
         out,
         "\tset special_v6 {{\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = {{ {} }}\n\t}}",
-        v6s.join(", ")
+        lists.nft_v6
     );
     for r in rules.iter().filter(|r| matches!(r.grant.host, Host::Name(_))) {
         if let Host::Name(name) = &r.grant.host {
