@@ -241,7 +241,11 @@ fn golden_cases() {
     let mut failures: Vec<(String, Vec<String>)> = Vec::new();
     let mut updated = Vec::new();
     for dir in &dirs {
-        let case = dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(dir).display().to_string();
+        let case = dir
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(dir)
+            .display()
+            .to_string();
         let (problems, up) = check_case(dir, update);
         updated.extend(up);
         if !problems.is_empty() {

@@ -37,7 +37,12 @@ fn special_lists() -> &'static SpecialLists {
             .filter(|(a, l)| !(a.to_ipv4_mapped().is_some() && *l == 96))
             .map(|(a, l)| format!("{}/{l}", v6(a)))
             .collect();
-        SpecialLists { squid_v4: v4.join(" "), squid_v6: squid_v6.join(" "), nft_v4: v4.join(", "), nft_v6: v6s.join(", ") }
+        SpecialLists {
+            squid_v4: v4.join(" "),
+            squid_v6: squid_v6.join(" "),
+            nft_v4: v4.join(", "),
+            nft_v6: v6s.join(", "),
+        }
     })
 }
 
