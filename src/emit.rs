@@ -27,15 +27,10 @@ fn known_entry(rel: &str) -> bool {
         || rel == "oci/config.json"
 }
 
-/// Check that an existing `dir` holds only capgate's fixed files.
-fn check_replaceable(dir: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(dir)?;
-    if !meta.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a directory", dir.display()),
-        ));
-    }
+/// Every entry under `dir` (relative path, type), never following symlinks,
+/// byte-sorted.
+pub fn tree(dir: &Path) -> io::Result<Vec<(String, fs::FileType)>> {
+    let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
         for entry in fs::read_dir(&d)? {
@@ -47,18 +42,34 @@ fn check_replaceable(dir: &Path) -> io::Result<()> {
                 format!("{prefix}/{name}")
             };
             let ft = entry.file_type()?;
-            if !known_entry(&rel) || ft.is_symlink() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "{} holds `{rel}`, which capgate did not write; refusing to replace it (remove it or pick another --out-dir)",
-                        dir.display()
-                    ),
-                ));
-            }
             if ft.is_dir() {
-                stack.push((entry.path(), rel));
+                stack.push((entry.path(), rel.clone()));
             }
+            out.push((rel, ft));
+        }
+    }
+    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(out)
+}
+
+/// Check that an existing `dir` holds only capgate's fixed files.
+fn check_replaceable(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        ));
+    }
+    for (rel, ft) in tree(dir)? {
+        if !known_entry(&rel) || ft.is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} holds `{rel}`, which capgate did not write; refusing to replace it (remove it or pick another --out-dir)",
+                    dir.display()
+                ),
+            ));
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use capgate::{Artifact, Options, Target};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Run a command; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -244,28 +244,13 @@ fn key(a: KeyArgs) -> u8 {
     }
 }
 
-/// Every regular file under `dir`, as sorted relative paths.
+/// Every file under `dir` (not directories), as sorted relative paths.
 pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack: Vec<(PathBuf, String)> = vec![(dir.to_path_buf(), String::new())];
-    while let Some((d, prefix)) = stack.pop() {
-        for entry in fs::read_dir(&d)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if entry.file_type()?.is_dir() {
-                stack.push((entry.path(), rel));
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(capgate::emit::tree(dir)?
+        .into_iter()
+        .filter(|(_, ft)| !ft.is_dir())
+        .map(|(rel, _)| rel)
+        .collect())
 }
 
 /// Text for diffing: NUL-separated argv becomes one argument per line.
