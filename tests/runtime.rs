@@ -531,3 +531,38 @@ print("udp-53", udp())
         "a denied listener was reached"
     );
 }
+
+#[test]
+fn sigterm_reaches_the_server_and_the_status_propagates() {
+    let Some(_lab) = lab() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.json");
+    std::fs::write(&m, r#"{"grammar":"1","name":"s","version":"1"}"#).unwrap();
+    for target in RUNTIMES {
+        let mut child = capgate()
+            .arg("exec")
+            .arg(&m)
+            .args(["--target", target, "--", "/bin/sh", "-c", "echo up; exec sleep 30"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        assert_eq!(line, "up\n", "{target}");
+        let started = std::time::Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc_kill(child.id() as i32, 15) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + 15), "{target}: the server's SIGTERM status");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{target}: SIGTERM took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

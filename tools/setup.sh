@@ -8,7 +8,7 @@
 # Needs root for apt-get; without root it only reports what is missing.
 set -euo pipefail
 
-packages=(squid nftables bubblewrap podman runc socat iproute2 python3-venv git nix-bin nix-setup-systemd bazel-bootstrap bazel-skylib)
+packages=(squid nftables bubblewrap podman runc catatonit socat iproute2 python3-venv git nix-bin nix-setup-systemd bazel-bootstrap bazel-skylib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -483,6 +483,11 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     let mut full_cmd = cmd.clone();
     let mut run_args: Vec<String> = podman_globals(a);
     run_args.extend(["run".into(), "-i".into(), "--name".into(), name.clone()]);
+    // An init as the container's pid 1, so a forwarded SIGTERM reaches the
+    // server (pid 1 ignores signals it has no handler for).
+    if Path::new(PODMAN_INIT).exists() {
+        run_args.push("--init".into());
+    }
     run_args.extend(flags);
     if a.dry_run {
         if egress {
@@ -599,6 +604,9 @@ pub fn reap(name: &str, globals: &[String]) -> u8 {
         125
     }
 }
+
+/// The init podman's `--init` runs (Debian package catatonit).
+const PODMAN_INIT: &str = "/usr/libexec/podman/catatonit";
 
 /// Podman's default seccomp profile, which the launcher tightens.
 const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
