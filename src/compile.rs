@@ -216,10 +216,11 @@ fn key_of(f: &Front, opts: &Options) -> String {
     )
 }
 
-/// The content key of a manifest under `opts`, without lowering.
+/// The content key of a manifest under `opts`. It is the key of a
+/// successful [`compile`], so it fails exactly when compile fails (with
+/// `--strict`, an unenforced grant is an error here too).
 pub fn key(source: &[u8], opts: &Options) -> Result<String, Diagnostics> {
-    let f = front(source, opts)?;
-    Ok(key_of(&f, opts))
+    compile(source, opts).map(|c| c.key)
 }
 
 /// Compile a manifest into artifacts (bytes). Returns every diagnostic of

@@ -499,7 +499,7 @@ impl Json {
     /// RFC 8785 (JCS) serialization: no whitespace, keys sorted by UTF-16
     /// code units, minimal string escapes.
     pub fn to_compact(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(1024);
         self.write_compact(&mut out);
         out
     }
@@ -538,7 +538,7 @@ impl Json {
 
     /// Pretty form for files: sorted keys, two-space indent, LF, trailing newline.
     pub fn to_pretty(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(4096);
         self.write_pretty(&mut out, 0);
         out.push('\n');
         out
@@ -609,8 +609,12 @@ impl<'a> Iterator for Entries<'a> {
 }
 
 fn indent_to(out: &mut String, n: usize) {
-    for _ in 0..n {
-        out.push_str("  ");
+    const SPACES: &str = "                                                                ";
+    let mut left = 2 * n;
+    while left > 0 {
+        let k = left.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        left -= k;
     }
 }
 
