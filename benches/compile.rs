@@ -19,9 +19,6 @@ fn bench(c: &mut Criterion) {
     c.bench_function("compile_20_caps_all_targets", |b| {
         b.iter(|| capgate::compile(black_box(MANIFEST), black_box(&opts)).unwrap())
     });
-    c.bench_function("key_20_caps", |b| {
-        b.iter(|| capgate::key(black_box(MANIFEST), black_box(&opts)).unwrap())
-    });
 }
 
 criterion_group!(benches, bench);

@@ -1,9 +1,8 @@
 //! Stage 5 (data side): artifacts and `index.json`. Writing them to disk is
 //! the CLI's job (`capgate::write`), so the compiler stays free of I/O.
 
-use crate::json::Json;
+use crate::json::{Json, Writer};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 
 /// One output file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,21 +50,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The index entry list for a set of artifacts, sorted by path.
-pub fn files_json(artifacts: &[Artifact]) -> Json {
+/// The index entry list for a set of artifacts, sorted by path:
+/// `[{media_type, path, sha256, size}]`.
+pub fn write_files(w: &mut Writer, artifacts: &[Artifact]) {
     let mut sorted: Vec<&Artifact> = artifacts.iter().collect();
     sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Json::Array(
-        sorted
-            .into_iter()
-            .map(|a| {
-                let mut o = BTreeMap::new();
-                o.insert("path".to_string(), Json::str(&a.path));
-                o.insert("sha256".to_string(), Json::str(a.sha256()));
-                o.insert("size".to_string(), Json::Int(a.bytes.len() as i64));
-                o.insert("media_type".to_string(), Json::str(a.media_type));
-                Json::Object(o)
-            })
-            .collect(),
-    )
+    w.begin_array();
+    for a in sorted {
+        w.begin_object();
+        w.key("media_type").str(a.media_type);
+        w.key("path").str(&a.path);
+        w.key("sha256").str(&a.sha256());
+        w.key("size").int(a.bytes.len() as i64);
+        w.end();
+    }
+    w.end();
 }

@@ -1,9 +1,9 @@
 //! The driver: one line per stage. No I/O, no environment, no global state.
 
-use crate::artifact::{files_json, Artifact};
+use crate::artifact::{write_files, Artifact};
 use crate::capability::{self, Src};
 use crate::diag::{Code, Diagnostic, Diagnostics, Severity};
-use crate::json::Json;
+use crate::json::Writer;
 use crate::key::{self, CapRecord, ManifestRecord};
 use crate::manifest::{self, params, CapEntry, Manifest};
 use crate::policy::{self, Parsed, Policy};
@@ -230,7 +230,11 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
     let key = key_of(&f, opts);
     let targets = opts.effective_targets();
 
-    let mut artifacts = vec![Artifact::json("policy.json", &policy::to_json(&f.policy))];
+    let mut artifacts = vec![Artifact::text(
+        "policy.json",
+        "application/json",
+        policy::render(&f.policy),
+    )];
     let mut errors = Diagnostics::default();
     for t in &targets {
         match target::lower(*t, &f.policy) {
@@ -265,7 +269,7 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
     }
     artifacts.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     let index = index_json(&f, &key, opts, &artifacts);
-    artifacts.push(Artifact::json("index.json", &index));
+    artifacts.push(Artifact::text("index.json", "application/json", index));
     Ok(Compiled {
         key,
         artifacts,
@@ -274,34 +278,31 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
     })
 }
 
-fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> Json {
-    let mut o = BTreeMap::new();
-    o.insert("format".to_string(), Json::str("capgate.index/1"));
-    o.insert("capgate".to_string(), Json::str(VERSION));
-    o.insert("grammar".to_string(), Json::str(f.policy.grammar.as_str()));
-    o.insert("key".to_string(), Json::str(key));
-    let mut m = BTreeMap::new();
-    m.insert("name".to_string(), Json::str(&f.policy.name));
-    m.insert("version".to_string(), Json::str(&f.policy.version));
-    m.insert(
-        "sha256".to_string(),
-        Json::str(crate::artifact::sha256_hex(f.manifest_jcs.as_bytes())),
-    );
-    o.insert("manifest".to_string(), Json::Object(m));
-    o.insert(
-        "params".to_string(),
-        Json::Object(opts.params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
-    );
-    o.insert(
-        "targets".to_string(),
-        Json::strs(opts.effective_targets().iter().map(|t| t.as_str())),
-    );
-    let mut op = BTreeMap::new();
-    op.insert("strict".to_string(), Json::Bool(opts.strict));
-    op.insert("deny_warnings".to_string(), Json::Bool(opts.deny_warnings));
-    o.insert("options".to_string(), Json::Object(op));
-    o.insert("files".to_string(), files_json(artifacts));
-    Json::Object(o)
+fn index_json(f: &Front, key: &str, opts: &Options, artifacts: &[Artifact]) -> String {
+    let mut w = Writer::new();
+    w.begin_object();
+    w.key("capgate").str(VERSION);
+    w.key("files");
+    write_files(&mut w, artifacts);
+    w.key("format").str("capgate.index/1");
+    w.key("grammar").str(f.policy.grammar.as_str());
+    w.key("key").str(key);
+    w.key("manifest").begin_object();
+    w.key("name").str(&f.policy.name);
+    w.key("sha256")
+        .str(&crate::artifact::sha256_hex(f.manifest_jcs.as_bytes()));
+    w.key("version").str(&f.policy.version);
+    w.end();
+    w.key("options").begin_object();
+    w.key("deny_warnings").bool(opts.deny_warnings);
+    w.key("strict").bool(opts.strict);
+    w.end();
+    w.key("params")
+        .str_map(opts.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    w.key("targets")
+        .strs(opts.effective_targets().iter().map(|t| t.as_str()));
+    w.end();
+    w.finish()
 }
 
 /// Every file path a compile for `targets` writes (for Bazel and `verify`).

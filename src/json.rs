@@ -713,3 +713,231 @@ mod tests {
         assert_eq!(v.sub_span(3, 8), Span::new(6, 11));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Streaming output
+
+/// Writes the pretty form ([`Json::to_pretty`]) directly, without building a
+/// tree: the artifacts are written this way. Object keys must come in JCS
+/// order (checked in debug builds); the bytes equal `to_pretty` of the same
+/// value.
+pub struct Writer {
+    out: String,
+    /// Per open container: (is object, has members, last key).
+    stack: Vec<(bool, bool, String)>,
+    /// A key was written and its value is due.
+    after_key: bool,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer::new()
+    }
+}
+
+impl Writer {
+    /// An empty writer.
+    pub fn new() -> Writer {
+        Writer {
+            out: String::with_capacity(8192),
+            stack: Vec::new(),
+            after_key: false,
+        }
+    }
+
+    /// Separator and indentation before a value in an array (or nothing
+    /// after a key).
+    fn before_value(&mut self) {
+        if self.after_key {
+            self.after_key = false;
+            return;
+        }
+        let level = self.stack.len();
+        if let Some(top) = self.stack.last_mut() {
+            debug_assert!(!top.0, "a value in an object needs a key");
+            self.out.push_str(if top.1 { ",\n" } else { "\n" });
+            top.1 = true;
+            indent_to(&mut self.out, level);
+        }
+    }
+
+    /// An object member's key.
+    pub fn key(&mut self, k: &str) -> &mut Writer {
+        let level = self.stack.len();
+        let top = self.stack.last_mut().expect("key outside an object");
+        debug_assert!(top.0, "key inside an array");
+        debug_assert!(
+            !top.1 || top.2.encode_utf16().cmp(k.encode_utf16()) == std::cmp::Ordering::Less,
+            "keys out of JCS order: {:?} after {:?}",
+            k,
+            top.2
+        );
+        self.out.push_str(if top.1 { ",\n" } else { "\n" });
+        top.1 = true;
+        if cfg!(debug_assertions) {
+            top.2 = k.to_string();
+        }
+        indent_to(&mut self.out, level);
+        escape_str(k, &mut self.out);
+        self.out.push_str(": ");
+        self.after_key = true;
+        self
+    }
+
+    /// Open an object.
+    pub fn begin_object(&mut self) -> &mut Writer {
+        self.before_value();
+        self.out.push('{');
+        self.stack.push((true, false, String::new()));
+        self
+    }
+
+    /// Open an array.
+    pub fn begin_array(&mut self) -> &mut Writer {
+        self.before_value();
+        self.out.push('[');
+        self.stack.push((false, false, String::new()));
+        self
+    }
+
+    /// Close the innermost object or array.
+    pub fn end(&mut self) -> &mut Writer {
+        let (is_object, any, _) = self.stack.pop().expect("end without begin");
+        if any {
+            self.out.push('\n');
+            indent_to(&mut self.out, self.stack.len());
+        }
+        self.out.push(if is_object { '}' } else { ']' });
+        self
+    }
+
+    /// A string value.
+    pub fn str(&mut self, s: &str) -> &mut Writer {
+        self.before_value();
+        escape_str(s, &mut self.out);
+        self
+    }
+
+    /// A string value or `null`.
+    pub fn opt_str(&mut self, s: Option<&str>) -> &mut Writer {
+        match s {
+            Some(s) => self.str(s),
+            None => self.null(),
+        }
+    }
+
+    /// A boolean.
+    pub fn bool(&mut self, b: bool) -> &mut Writer {
+        self.before_value();
+        self.out.push_str(if b { "true" } else { "false" });
+        self
+    }
+
+    /// An integer.
+    pub fn int(&mut self, i: i64) -> &mut Writer {
+        self.before_value();
+        self.out.push_str(&i.to_string());
+        self
+    }
+
+    /// `null`.
+    pub fn null(&mut self) -> &mut Writer {
+        self.before_value();
+        self.out.push_str("null");
+        self
+    }
+
+    /// An array of strings.
+    pub fn strs<I, S>(&mut self, items: I) -> &mut Writer
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.begin_array();
+        for s in items {
+            self.str(s.as_ref());
+        }
+        self.end()
+    }
+
+    /// An object of string values from byte-sorted pairs (re-sorted into JCS
+    /// order if a key needs it).
+    pub fn str_map<'a, I>(&mut self, pairs: I) -> &mut Writer
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        if pairs.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE)) {
+            pairs.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        }
+        self.begin_object();
+        for (k, v) in pairs {
+            self.key(k).str(v);
+        }
+        self.end()
+    }
+
+    /// A whole [`Json`] value in pretty form.
+    pub fn value(&mut self, v: &Json) -> &mut Writer {
+        self.before_value();
+        v.write_pretty(&mut self.out, self.stack.len());
+        self
+    }
+
+    /// The text, with the trailing newline.
+    pub fn finish(mut self) -> String {
+        debug_assert!(self.stack.is_empty(), "unclosed object or array");
+        self.out.push('\n');
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    #[test]
+    fn writer_matches_to_pretty() {
+        let mut inner = BTreeMap::new();
+        inner.insert("a".to_string(), Json::strs(["x", "y\n"]));
+        inner.insert("b".to_string(), Json::Array(vec![]));
+        inner.insert("c".to_string(), Json::Object(BTreeMap::new()));
+        let mut top = BTreeMap::new();
+        top.insert("k".to_string(), Json::Object(inner.clone()));
+        top.insert("n".to_string(), Json::Null);
+        top.insert("t".to_string(), Json::Bool(true));
+        top.insert("z".to_string(), Json::Int(-3));
+        let want = Json::Object(top).to_pretty();
+
+        let mut w = Writer::new();
+        w.begin_object();
+        w.key("k").begin_object();
+        w.key("a").strs(["x", "y\n"]);
+        w.key("b").begin_array().end();
+        w.key("c").begin_object().end();
+        w.end();
+        w.key("n").null();
+        w.key("t").bool(true);
+        w.key("z").int(-3);
+        w.end();
+        assert_eq!(w.finish(), want);
+
+        let mut w = Writer::new();
+        w.begin_object().key("v").value(&Json::Object(inner)).end();
+        let mut t = BTreeMap::new();
+        let mut i2 = BTreeMap::new();
+        i2.insert("a".to_string(), Json::strs(["x", "y\n"]));
+        i2.insert("b".to_string(), Json::Array(vec![]));
+        i2.insert("c".to_string(), Json::Object(BTreeMap::new()));
+        t.insert("v".to_string(), Json::Object(i2));
+        assert_eq!(w.finish(), Json::Object(t).to_pretty());
+    }
+
+    #[test]
+    #[should_panic(expected = "JCS order")]
+    #[cfg(debug_assertions)]
+    fn writer_checks_key_order() {
+        let mut w = Writer::new();
+        w.begin_object().key("b").null().key("a").null();
+    }
+}

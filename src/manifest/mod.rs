@@ -210,6 +210,9 @@ pub fn too_large(size: u64) -> Diagnostic {
 
 /// True if `c` may not appear in single-line text (Cc, Cf, line/paragraph separators).
 pub fn is_forbidden_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     c.is_control() || is_format_char(c) || c == '\u{2028}' || c == '\u{2029}'
 }
 

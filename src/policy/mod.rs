@@ -13,7 +13,7 @@ use crate::capability::{
     path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcGrant, Limit, NetGrant,
 };
 use crate::diag::{Code, Diagnostic, Diagnostics, Span};
-use crate::json::Json;
+use crate::json::Writer;
 use crate::manifest::{Grammar, Profile};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -435,109 +435,86 @@ fn build_binds(profile: Profile, by_path: BTreeMap<&str, Vec<&Grant>>) -> Vec<Bi
     out
 }
 
-/// `policy.json`: what a reviewer diffs.
-pub fn to_json(p: &Policy) -> Json {
-    let mut o = BTreeMap::new();
-    let s = |x: &str| Json::str(x);
-    o.insert("format".into(), s("capgate.policy/1"));
-    o.insert("name".into(), s(&p.name));
-    o.insert("version".into(), s(&p.version));
-    o.insert("grammar".into(), s(p.grammar.as_str()));
-    o.insert("profile".into(), s(p.profile.as_str()));
-    o.insert("baseline".into(), baseline_json(p.profile));
-    o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
-    o.insert(
-        "command".into(),
-        p.command.as_ref().map(Json::strs).unwrap_or(Json::Null),
-    );
-    o.insert(
-        "params".into(),
-        Json::Object(p.params.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
-    );
-    o.insert(
-        "grants".into(),
-        Json::Array(
-            p.grants
-                .values()
-                .map(|g| {
-                    let mut e = BTreeMap::new();
-                    e.insert("cap".into(), s(&g.canonical));
-                    e.insert("server".into(), Json::Bool(g.server));
-                    e.insert("tools".into(), Json::strs(&g.tools));
-                    e.insert("why".into(), Json::strs(&g.why));
-                    Json::Object(e)
-                })
-                .collect(),
-        ),
-    );
-    let mut tools: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// `policy.json`: what a reviewer diffs (keys in JCS order).
+pub fn render(p: &Policy) -> String {
+    let mut w = Writer::new();
+    w.begin_object();
+    w.key("assertions");
+    write_assertions(&mut w, &p.assertions);
+    w.key("baseline");
+    write_baseline(&mut w, p.profile);
+    w.key("clock").strs(p.clock.iter().map(|c| c.as_str()));
+    w.key("command");
+    match &p.command {
+        Some(c) => w.strs(c),
+        None => w.null(),
+    };
+    w.key("env").begin_object();
+    for (name, e) in &p.env {
+        w.key(name).begin_object();
+        w.key("action").str(e.action.as_str());
+        if let Some(v) = &e.value {
+            w.key("value").str(v);
+        }
+        w.end();
+    }
+    w.end();
+    w.key("exec").strs(p.exec.iter().map(|e| e.to_string()));
+    w.key("format").str("capgate.policy/1");
+    w.key("fs").begin_array();
+    for b in &p.binds {
+        w.begin_object();
+        w.key("covered_by").opt_str(b.covered_by.as_deref());
+        w.key("grants").strs(&b.grants);
+        w.key("mode").str(b.mode.as_str());
+        w.key("optional").bool(b.optional);
+        w.key("path").str(&b.path);
+        w.end();
+    }
+    w.end();
+    w.key("grammar").str(p.grammar.as_str());
+    w.key("grants").begin_array();
+    for g in p.grants.values() {
+        w.begin_object();
+        w.key("cap").str(&g.canonical);
+        w.key("server").bool(g.server);
+        w.key("tools").strs(&g.tools);
+        w.key("why").strs(&g.why);
+        w.end();
+    }
+    w.end();
+    w.key("image").opt_str(p.image.as_deref());
+    w.key("ipc").strs(p.ipc.iter().map(|e| e.to_string()));
+    w.key("limits").begin_object();
+    for (k, l) in &p.limits {
+        w.key(k).str(&l.value_str());
+    }
+    w.end();
+    w.key("name").str(&p.name);
+    w.key("net").strs(p.net.keys());
+    w.key("params")
+        .str_map(p.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    w.key("profile").str(p.profile.as_str());
+    let mut tools: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for g in p.grants.values() {
         for t in &g.tools {
-            tools.entry(t.clone()).or_default().push(g.canonical.clone());
+            tools.entry(t.as_str()).or_default().push(g.canonical.as_str());
         }
     }
-    o.insert(
-        "tools".into(),
-        Json::Object(tools.into_iter().map(|(k, v)| (k, Json::strs(v))).collect()),
-    );
-    o.insert(
-        "fs".into(),
-        Json::Array(
-            p.binds
-                .iter()
-                .map(|b| {
-                    let mut e = BTreeMap::new();
-                    e.insert("path".into(), s(&b.path));
-                    e.insert("mode".into(), s(b.mode.as_str()));
-                    e.insert("optional".into(), Json::Bool(b.optional));
-                    e.insert("grants".into(), Json::strs(&b.grants));
-                    e.insert(
-                        "covered_by".into(),
-                        b.covered_by.as_ref().map(Json::str).unwrap_or(Json::Null),
-                    );
-                    Json::Object(e)
-                })
-                .collect(),
-        ),
-    );
-    o.insert("net".into(), Json::strs(p.net.keys()));
-    o.insert(
-        "env".into(),
-        Json::Object(
-            p.env
-                .iter()
-                .map(|(k, e)| {
-                    let mut m = BTreeMap::new();
-                    m.insert("action".into(), s(e.action.as_str()));
-                    if let Some(v) = &e.value {
-                        m.insert("value".into(), s(v));
-                    }
-                    (k.clone(), Json::Object(m))
-                })
-                .collect(),
-        ),
-    );
-    o.insert("exec".into(), Json::strs(p.exec.iter().map(|e| e.to_string())));
-    o.insert("ipc".into(), Json::strs(p.ipc.iter().map(|e| e.to_string())));
-    o.insert("clock".into(), Json::strs(p.clock.iter().map(|c| c.as_str())));
-    o.insert(
-        "limits".into(),
-        Json::Object(
-            p.limits
-                .iter()
-                .map(|(k, l)| (k.to_string(), s(&l.value_str())))
-                .collect(),
-        ),
-    );
-    o.insert("assertions".into(), assertions_json(&p.assertions));
-    o.insert("widened".into(), widened_json(&p.widened));
-    Json::Object(o)
+    w.key("tools").begin_object();
+    for (t, caps) in tools {
+        w.key(t).strs(caps);
+    }
+    w.end();
+    w.key("version").str(&p.version);
+    w.key("widened");
+    write_widened(&mut w, &p.widened);
+    w.end();
+    w.finish()
 }
 
 /// The profile's baseline as data.
-pub fn baseline_json(profile: Profile) -> Json {
-    let mut o = BTreeMap::new();
-    o.insert("ro_binds".into(), Json::strs(baseline_paths(profile)));
+pub fn write_baseline(w: &mut Writer, profile: Profile) {
     let links: &[&str] = match profile {
         Profile::Debian => &[
             "/bin -> usr/bin",
@@ -547,37 +524,35 @@ pub fn baseline_json(profile: Profile) -> Json {
         ],
         _ => &[],
     };
-    o.insert("symlinks".into(), Json::strs(links));
-    o.insert("proc".into(), Json::str("/proc"));
-    o.insert("dev".into(), Json::str("/dev (minimal)"));
-    o.insert("tmpfs".into(), Json::strs(["/tmp"]));
-    Json::Object(o)
+    w.begin_object();
+    w.key("dev").str("/dev (minimal)");
+    w.key("proc").str("/proc");
+    w.key("ro_binds").strs(baseline_paths(profile));
+    w.key("symlinks").strs(links);
+    w.key("tmpfs").strs(["/tmp"]);
+    w.end();
 }
 
 /// Assertions as `[{id, text}]`.
-pub fn assertions_json(a: &BTreeSet<Assertion>) -> Json {
-    Json::Array(
-        a.iter()
-            .map(|a| {
-                let mut o = BTreeMap::new();
-                o.insert("id".into(), Json::str(&a.id));
-                o.insert("text".into(), a.text.as_ref().map(Json::str).unwrap_or(Json::Null));
-                Json::Object(o)
-            })
-            .collect(),
-    )
+pub fn write_assertions(w: &mut Writer, a: &BTreeSet<Assertion>) {
+    w.begin_array();
+    for a in a {
+        w.begin_object();
+        w.key("id").str(&a.id);
+        w.key("text").opt_str(a.text.as_deref());
+        w.end();
+    }
+    w.end();
 }
 
 /// Widenings as `[{grant, reason}]`.
-pub fn widened_json(w: &[Widening]) -> Json {
-    Json::Array(
-        w.iter()
-            .map(|w| {
-                let mut o = BTreeMap::new();
-                o.insert("grant".into(), Json::str(&w.grant));
-                o.insert("reason".into(), Json::str(&w.reason));
-                Json::Object(o)
-            })
-            .collect(),
-    )
+pub fn write_widened(w: &mut Writer, list: &[Widening]) {
+    w.begin_array();
+    for x in list {
+        w.begin_object();
+        w.key("grant").str(&x.grant);
+        w.key("reason").str(&x.reason);
+        w.end();
+    }
+    w.end();
 }

@@ -8,14 +8,13 @@
 //! baseline and the grants together, so a read-only child inside a writable
 //! parent stays read-only (and the reverse).
 
-use super::{common_gaps, env_entries, fixed_env, Envelope, Lowered};
+use super::{common_gaps, fixed_env, write_env_entries, Envelope, Lowered};
 use crate::artifact::Artifact;
 use crate::capability::{path, Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
 use crate::diag::{Code, Diagnostic};
-use crate::json::Json;
+use crate::json::Writer;
 use crate::manifest::Profile;
-use crate::policy::{Mode, Policy};
-use std::collections::BTreeMap;
+use crate::policy::{self, Mode, Policy};
 
 /// bwrap refuses more options than this in an `--args` stream.
 pub const MAX_BWRAP_OPTIONS: usize = 9000;
@@ -223,16 +222,29 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     env.finish();
 
-    let mut argv = vec!["bwrap".to_string()];
-    argv.extend(opts.iter().cloned());
-    argv.push("--".into());
-    argv.extend(p.command.clone().unwrap_or_default());
+    // argv = bwrap, the options, `--`, the command (written without copying).
+    let command: &[String] = p.command.as_deref().unwrap_or_default();
+    let argv = std::iter::once("bwrap")
+        .chain(opts.iter().map(String::as_str))
+        .chain(std::iter::once("--"))
+        .chain(command.iter().map(String::as_str));
 
-    let mut o = BTreeMap::new();
-    o.insert("format".into(), Json::str("capgate.bwrap/1"));
-    o.insert("argv".into(), Json::strs(&argv));
-    o.insert("env".into(), env_entries(p));
-    env.write(p, &mut o);
+    let mut w = Writer::new();
+    w.begin_object();
+    w.key("argv").strs(argv);
+    w.key("assertions");
+    policy::write_assertions(&mut w, &p.assertions);
+    w.key("env");
+    write_env_entries(&mut w, p);
+    w.key("format").str("capgate.bwrap/1");
+    w.key("launcher");
+    Envelope::write_gaps(&mut w, &env.launcher);
+    w.key("notes").strs(&env.notes);
+    w.key("unenforced");
+    Envelope::write_gaps(&mut w, &env.unenforced);
+    w.key("widened");
+    policy::write_widened(&mut w, &env.widened);
+    w.end();
 
     let mut args0 = Vec::new();
     for a in &opts {
@@ -241,7 +253,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     Ok(Lowered {
         artifacts: vec![
-            Artifact::json("bwrap/argv.json", &Json::Object(o)),
+            Artifact::text("bwrap/argv.json", "application/json", w.finish()),
             Artifact {
                 path: "bwrap/args0".into(),
                 media_type: "application/octet-stream",

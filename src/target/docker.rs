@@ -5,14 +5,13 @@
 //! unprivileged user, no network (egress, when granted, is a unix socket the
 //! launcher bridges in; never the default bridge or the host network).
 
-use super::{common_gaps, env_entries, fixed_env, Envelope, Lowered, SANDBOX_USER};
+use super::{common_gaps, fixed_env, write_env_entries, Envelope, Lowered, SANDBOX_USER};
 use crate::artifact::Artifact;
 use crate::capability::{Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
 use crate::diag::Diagnostic;
-use crate::json::Json;
+use crate::json::Writer;
 use crate::manifest::Profile;
-use crate::policy::Policy;
-use std::collections::BTreeMap;
+use crate::policy::{self, Policy};
 
 pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     let mut env = Envelope::new(p);
@@ -149,19 +148,31 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     env.finish();
 
-    let mut o = BTreeMap::new();
-    o.insert("format".into(), Json::str("capgate.docker/1"));
-    o.insert("flags".into(), Json::strs(&flags));
-    o.insert("podman_flags".into(), Json::strs(["--read-only-tmpfs=false"]));
-    o.insert("image".into(), p.image.as_ref().map(Json::str).unwrap_or(Json::Null));
-    o.insert(
-        "command".into(),
-        p.command.as_ref().map(Json::strs).unwrap_or(Json::Null),
-    );
-    o.insert("env".into(), env_entries(p));
-    env.write(p, &mut o);
+    let mut w = Writer::new();
+    w.begin_object();
+    w.key("assertions");
+    policy::write_assertions(&mut w, &p.assertions);
+    w.key("command");
+    match &p.command {
+        Some(c) => w.strs(c),
+        None => w.null(),
+    };
+    w.key("env");
+    write_env_entries(&mut w, p);
+    w.key("flags").strs(&flags);
+    w.key("format").str("capgate.docker/1");
+    w.key("image").opt_str(p.image.as_deref());
+    w.key("launcher");
+    Envelope::write_gaps(&mut w, &env.launcher);
+    w.key("notes").strs(&env.notes);
+    w.key("podman_flags").strs(["--read-only-tmpfs=false"]);
+    w.key("unenforced");
+    Envelope::write_gaps(&mut w, &env.unenforced);
+    w.key("widened");
+    policy::write_widened(&mut w, &env.widened);
+    w.end();
     Ok(Lowered {
-        artifacts: vec![Artifact::json("docker/argv.json", &Json::Object(o))],
+        artifacts: vec![Artifact::text("docker/argv.json", "application/json", w.finish())],
         envelope: env,
     })
 }

@@ -11,8 +11,8 @@ mod egress;
 
 use crate::artifact::Artifact;
 use crate::diag::Diagnostic;
-use crate::json::Json;
-use crate::policy::{self, Policy, Widening};
+use crate::json::Writer;
+use crate::policy::{Policy, Widening};
 use std::collections::BTreeMap;
 
 pub use bwrap::MAX_BWRAP_OPTIONS;
@@ -117,25 +117,16 @@ impl Envelope {
         self.notes.dedup();
     }
 
-    /// Add the envelope fields to a JSON object.
-    fn write(&self, p: &Policy, o: &mut BTreeMap<String, Json>) {
-        let gaps = |g: &[Gap]| {
-            Json::Array(
-                g.iter()
-                    .map(|g| {
-                        let mut m = BTreeMap::new();
-                        m.insert("grant".to_string(), Json::str(&g.grant));
-                        m.insert("reason".to_string(), Json::str(&g.reason));
-                        Json::Object(m)
-                    })
-                    .collect(),
-            )
-        };
-        o.insert("widened".into(), policy::widened_json(&self.widened));
-        o.insert("unenforced".into(), gaps(&self.unenforced));
-        o.insert("launcher".into(), gaps(&self.launcher));
-        o.insert("notes".into(), Json::strs(&self.notes));
-        o.insert("assertions".into(), policy::assertions_json(&p.assertions));
+    /// Write `[{grant, reason}]`.
+    fn write_gaps(w: &mut Writer, gaps: &[Gap]) {
+        w.begin_array();
+        for g in gaps {
+            w.begin_object();
+            w.key("grant").str(&g.grant);
+            w.key("reason").str(&g.reason);
+            w.end();
+        }
+        w.end();
     }
 }
 
@@ -156,22 +147,19 @@ pub fn lower(target: Target, p: &Policy) -> Result<Lowered, Diagnostic> {
     }
 }
 
-/// Grants shared by the container targets' env handling: (name, action, value).
-fn env_entries(p: &Policy) -> Json {
-    Json::Array(
-        p.env
-            .iter()
-            .map(|(name, e)| {
-                let mut m = BTreeMap::new();
-                m.insert("name".to_string(), Json::str(name));
-                m.insert("action".to_string(), Json::str(e.action.as_str()));
-                if let Some(v) = &e.value {
-                    m.insert("value".to_string(), Json::str(v));
-                }
-                Json::Object(m)
-            })
-            .collect(),
-    )
+/// The envelope's `env`: `[{action, name, value?}]` (values only for `set`).
+fn write_env_entries(w: &mut Writer, p: &Policy) {
+    w.begin_array();
+    for (name, e) in &p.env {
+        w.begin_object();
+        w.key("action").str(e.action.as_str());
+        w.key("name").str(name);
+        if let Some(v) = &e.value {
+            w.key("value").str(v);
+        }
+        w.end();
+    }
+    w.end();
 }
 
 /// The final environment set in the sandbox: baseline, overridden by
