@@ -1120,12 +1120,19 @@ fn key_changes_with_params_options_and_targets() {
     let f = Fixture::new();
     f.write("capgate.json", BASE);
     let base = key_of(&f, "capgate.json", &["--param", PKG]);
+    let egress = ["--param", PKG, "--target", "egress"];
     let variants = [
         key_of(&f, "capgate.json", &["--param", "PKG=/opt/mcp/demo2"]),
-        key_of(&f, "capgate.json", &["--param", PKG, "--strict"]),
         key_of(&f, "capgate.json", &["--param", PKG, "--deny-warnings"]),
-        key_of(&f, "capgate.json", &["--param", PKG, "--strict", "--deny-warnings"]),
         key_of(&f, "capgate.json", &["--param", PKG, "--target", "bwrap"]),
+        // --strict: with the egress target only, which leaves nothing unenforced.
+        key_of(&f, "capgate.json", &egress),
+        key_of(&f, "capgate.json", &[&egress[..], &["--strict"]].concat()),
+        key_of(
+            &f,
+            "capgate.json",
+            &[&egress[..], &["--strict", "--deny-warnings"]].concat(),
+        ),
     ];
     for (i, v) in variants.iter().enumerate() {
         assert_ne!(&base, v, "variant {i}");
@@ -1135,6 +1142,13 @@ fn key_changes_with_params_options_and_targets() {
     }
     // --format never enters the key.
     assert_eq!(key_of(&f, "capgate.json", &["--param", PKG, "--format", "json"]), base);
+    // key fails exactly where compile fails: --strict with bwrap's unenforced grants.
+    f.cmd()
+        .args(["key", "capgate.json", "--param", PKG, "--strict"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("[CG0401]"));
 }
 
 #[test]
