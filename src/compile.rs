@@ -115,11 +115,12 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                     m.grammar,
                 ) {
                     Ok(cap) => {
+                        let canonical = cap.to_string();
                         records.insert(CapRecord {
-                            cap: cap.to_string(),
+                            cap: canonical.clone(),
                             why: entry.why.clone(),
                         });
-                        grants.push((cap, entry.why.clone(), tool.map(str::to_string), t.span));
+                        grants.push((cap, canonical, entry.why.clone(), tool.map(str::to_string), t.span));
                     }
                     Err(mut d) => {
                         if substituted {
@@ -184,8 +185,10 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     })
 }
 
+/// Parsed grants: (capability, canonical string, why, tool, span).
 type GrantList = Vec<(
     capability::Capability,
+    String,
     Option<String>,
     Option<String>,
     crate::diag::Span,

@@ -389,7 +389,9 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         self.pos += 1;
         let mut members: Vec<(Key, Value)> = Vec::new();
-        let mut seen: BTreeMap<String, Span> = BTreeMap::new();
+        // Small objects look for duplicate keys by scanning; large ones build
+        // an index once (no allocation per key in the common case).
+        let mut seen: Option<BTreeMap<String, Span>> = None;
         self.ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -408,7 +410,18 @@ impl<'a> Parser<'a> {
             let kstart = self.pos;
             let (text, _) = self.string()?;
             let kspan = Span::new(kstart, self.pos);
-            if let Some(first) = seen.get(&text) {
+            if seen.is_none() && members.len() >= 16 {
+                let mut index = BTreeMap::new();
+                for (k, _) in &members {
+                    index.entry(k.text.clone()).or_insert(k.span);
+                }
+                seen = Some(index);
+            }
+            let first = match &seen {
+                Some(index) => index.get(&text).copied(),
+                None => members.iter().find(|(k, _)| k.text == text).map(|(k, _)| k.span),
+            };
+            if let Some(first) = first {
                 let (l, c) = crate::diag::line_col(self.text, first.start);
                 self.dups.push(
                     Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{}`", printable(&text)))
@@ -418,8 +431,8 @@ impl<'a> Parser<'a> {
                             printable(&text)
                         )),
                 );
-            } else {
-                seen.insert(text.clone(), kspan);
+            } else if let Some(index) = &mut seen {
+                index.insert(text.clone(), kspan);
             }
             self.ws();
             if self.peek() != Some(b':') {
@@ -618,10 +631,23 @@ fn indent_to(out: &mut String, n: usize) {
     }
 }
 
+/// Bytes that a JSON string cannot hold literally: controls, `"` and `\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Append a JCS-escaped string literal.
 pub fn escape_str(s: &str, out: &mut String) {
     out.push('"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if !s.as_bytes().iter().any(|&b| NEEDS_ESCAPE[b as usize]) {
         out.push_str(s);
         out.push('"');
         return;

@@ -192,16 +192,15 @@ pub struct Parsed {
     pub command: Option<Vec<String>>,
     /// Params.
     pub params: BTreeMap<String, String>,
-    /// (capability, why, tool, span)
-    pub grants: Vec<(Capability, Option<String>, Option<String>, Span)>,
+    /// (capability, its canonical string, why, tool, span)
+    pub grants: Vec<(Capability, String, Option<String>, Option<String>, Span)>,
 }
 
 /// Normalize; returns the policy and its warnings, or errors.
 pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut grants: BTreeMap<String, Grant> = BTreeMap::new();
-    for (cap, why, tool, span) in p.grants {
-        let canonical = cap.to_string();
+    for (cap, canonical, why, tool, span) in p.grants {
         let g = grants.entry(canonical.clone()).or_insert_with(|| Grant {
             cap,
             canonical,
