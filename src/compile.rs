@@ -120,7 +120,13 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                             cap: canonical.clone(),
                             why: entry.why.clone(),
                         });
-                        grants.push((cap, canonical, entry.why.clone(), tool.map(str::to_string), t.span));
+                        grants.push(policy::ParsedGrant {
+                            cap,
+                            canonical,
+                            why: entry.why.clone(),
+                            tool: tool.map(str::to_string),
+                            span: t.span,
+                        });
                     }
                     Err(mut d) => {
                         if substituted {
@@ -185,16 +191,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     })
 }
 
-/// Parsed grants: (capability, canonical string, why, tool, span).
-type GrantList = Vec<(
-    capability::Capability,
-    String,
-    Option<String>,
-    Option<String>,
-    crate::diag::Span,
-)>;
-
-fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: GrantList) -> Parsed {
+fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: Vec<policy::ParsedGrant>) -> Parsed {
     Parsed {
         name: m.name.text.clone(),
         version: m.version.text.clone(),

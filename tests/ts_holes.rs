@@ -1350,7 +1350,21 @@ fn hosts_are_case_folded_and_the_key_is_a_policy_key() {
     ]);
     assert_eq!(compile_ok(&a).key, compile_ok(&b).key);
     // Options (targets, strict) are part of the key.
-    let strict = Options { strict: true, ..opts() };
+    // (--strict with the egress target only: fs grants are unenforced on bwrap
+    // and docker, and the key fails exactly where compile fails.)
+    let egress_only = Options {
+        targets: [capgate::Target::Egress].into_iter().collect(),
+        ..opts()
+    };
+    let strict = Options {
+        strict: true,
+        ..egress_only.clone()
+    };
+    assert!(capgate::key(a.as_bytes(), &Options { strict: true, ..opts() }).is_err());
+    assert_ne!(
+        capgate::key(a.as_bytes(), &strict).unwrap(),
+        capgate::key(a.as_bytes(), &egress_only).unwrap()
+    );
     let bwrap_only = Options {
         targets: [capgate::Target::Bwrap].into_iter().collect(),
         ..opts()

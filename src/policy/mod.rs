@@ -175,6 +175,20 @@ pub fn baseline_paths(profile: Profile) -> &'static [&'static str] {
     }
 }
 
+/// One grant as parsed, before merging.
+pub struct ParsedGrant {
+    /// The capability.
+    pub cap: Capability,
+    /// Its canonical string.
+    pub canonical: String,
+    /// The author's reason.
+    pub why: Option<String>,
+    /// The tool that declares it (`None` at server level).
+    pub tool: Option<String>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
 /// Input to normalization: the manifest's header and each parsed grant with
 /// its origin (tool name, or `None` for server level).
 pub struct Parsed {
@@ -192,15 +206,22 @@ pub struct Parsed {
     pub command: Option<Vec<String>>,
     /// Params.
     pub params: BTreeMap<String, String>,
-    /// (capability, its canonical string, why, tool, span)
-    pub grants: Vec<(Capability, String, Option<String>, Option<String>, Span)>,
+    /// Every grant as declared.
+    pub grants: Vec<ParsedGrant>,
 }
 
 /// Normalize; returns the policy and its warnings, or errors.
 pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut grants: BTreeMap<String, Grant> = BTreeMap::new();
-    for (cap, canonical, why, tool, span) in p.grants {
+    for ParsedGrant {
+        cap,
+        canonical,
+        why,
+        tool,
+        span,
+    } in p.grants
+    {
         let g = grants.entry(canonical.clone()).or_insert_with(|| Grant {
             cap,
             canonical,
