@@ -209,6 +209,21 @@ def host_side(capgate, outs, runtime):
             break
         time.sleep(0.1)
     rows.append(("keep running after the launcher dies", bool(survivors), f"survivors {survivors}" if survivors else "none left"))
+    # Podman's container configuration holds --env values while the container
+    # runs (a documented residual risk); once the launcher is gone they must be too.
+    if runtime == "docker":
+        leftovers = []
+        for base in ("/var/lib/containers/storage/overlay-containers", "/run/containers/storage/overlay-containers"):
+            for dirpath, _, files in os.walk(base):
+                for f in files:
+                    path = os.path.join(dirpath, f)
+                    try:
+                        if os.path.getsize(path) < 4 << 20 and SECRET.encode() in open(path, "rb").read():
+                            leftovers.append(path)
+                    except OSError:
+                        pass
+        rows.append(("find the secret in podman's storage after exit", bool(leftovers),
+                     f"in {leftovers[:3]}" if leftovers else "gone"))
     # Secrets in artifacts.
     found = []
     for name, out in outs.items():
