@@ -566,3 +566,25 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn nofile_limit_applies_on_both_runtimes() {
+    let Some(_lab) = lab() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.json");
+    std::fs::write(
+        &m,
+        r#"{"grammar":"1","name":"s","version":"1","capabilities":["limit:set:nofile=77"]}"#,
+    )
+    .unwrap();
+    for target in RUNTIMES {
+        let o = capgate()
+            .arg("exec")
+            .arg(&m)
+            .args(["--target", target, "--", "/bin/sh", "-c", "ulimit -n; ulimit -Hn"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{target}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "77\n77\n", "{target}");
+    }
+}

@@ -109,6 +109,20 @@ fn launch(a: ExecArgs) -> Result<u8, Fail> {
     }
 }
 
+/// The `limit:set:nofile=N` the envelope leaves to the launcher, if any.
+fn nofile_limit(envelope: &BTreeMap<String, Json>) -> Option<u64> {
+    let Some(Json::Array(items)) = envelope.get("launcher") else {
+        return None;
+    };
+    items.iter().find_map(|i| match i {
+        Json::Object(g) => match g.get("grant") {
+            Some(Json::Str(s)) => s.strip_prefix("limit:set:nofile=").and_then(|n| n.parse().ok()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// Values of the passed variables: inject must be set, read may be absent.
 fn secret_values(entries: &[(String, String)]) -> Result<Vec<(String, String)>, Fail> {
     let mut out = Vec::new();
@@ -376,6 +390,24 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
         .arg(fd.to_string())
         .arg("--")
         .args(&full_cmd);
+    // limit:set:nofile is the launcher's to enforce under bwrap (it has no
+    // limits of its own): set before privileges are dropped, inherited by bwrap.
+    if let Some(n) = nofile_limit(&envelope) {
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            c.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     {
         use std::os::fd::AsRawFd;
         process::in_netns(&mut c, root.then_some(ids), netns_fd.as_ref().map(|n| n.fd.as_raw_fd()));
