@@ -1676,3 +1676,25 @@ fn diagnostics_do_not_depend_on_the_environment() {
     assert_eq!(clean.status.code(), dirty.status.code());
     assert_eq!(clean.stderr, dirty.stderr);
 }
+
+#[test]
+fn quiet_compile_prints_nothing_on_success_but_still_reports_problems() {
+    let f = Fixture::new();
+    f.write("capgate.json", BASE);
+    f.cmd()
+        .args(["compile", "--quiet", "capgate.json", "--out-dir", "out", "--param", PKG])
+        .assert()
+        .success()
+        .stdout("");
+    assert!(f.path("out/index.json").exists());
+    f.write(
+        "bad.json",
+        r#"{"grammar":"1","name":"b","version":"1","capabilities":["fs:read:/a/.."]}"#,
+    );
+    f.cmd()
+        .args(["compile", "-q", "bad.json", "--out-dir", "out2"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("[CG0211]"));
+}

@@ -59,6 +59,9 @@ def _sandbox_impl(ctx):
     args.add("compile")
     args.add(ctx.file.manifest)
 
+    # No "written ..." line per action in the build log.
+    args.add("--quiet")
+
     # The out-dir is the directory of the declared files; capgate replaces it atomically.
     args.add("--out-dir")
     args.add_all([index], map_each = _parent_dir, expand_directories = False)

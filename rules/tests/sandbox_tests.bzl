@@ -47,6 +47,7 @@ def _check_common(env, target, expected_files, expected_targets):
     argv = action.argv
     asserts.equals(env, "compile", argv[1])
     asserts.true(env, argv[2].endswith("/capgate.json"), "manifest is argv[2]: %s" % argv[2])
+    asserts.true(env, "--quiet" in argv, "actions run quietly: %s" % argv)
     out_dirs = _flag_values(argv, "--out-dir")
     asserts.equals(env, 1, len(out_dirs))
     index = [f for f in action.outputs.to_list() if f.basename == "index.json"][0]

@@ -149,6 +149,9 @@ pub struct CompileArgs {
     /// Content-addressed store: write each manifest to DIR/<key>/.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Print nothing on success (diagnostics still go to stderr); for build systems.
+    #[arg(long, short)]
+    pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

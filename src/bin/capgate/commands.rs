@@ -183,7 +183,9 @@ fn compile(a: CompileArgs) -> u8 {
                 Err(e) => return report::failure(&format!("cannot write to store {}: {e}", store.display()), fmt),
             }
         };
-        summary(fmt, &file, &compiled, &dest, status);
+        if !a.quiet {
+            summary(fmt, &file, &compiled, &dest, status);
+        }
     }
     worst
 }
