@@ -81,6 +81,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                     &mut used,
                     &mut diags,
                 )
+                .map(std::borrow::Cow::into_owned)
             })
             .collect();
         parts.into_iter().collect::<Option<Vec<String>>>()
@@ -102,10 +103,10 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                 // Grammar 0.0 quoted scopes that held colons (`"unix:/x.sock"`,
                 // `"::1"`); the quotes carry no meaning once the scope is the rest.
                 let text = match m.grammar {
-                    manifest::Grammar::Compat => capability::dequote_compat(&text),
+                    manifest::Grammar::Compat => std::borrow::Cow::Owned(capability::dequote_compat(&text)),
                     manifest::Grammar::V1 => text,
                 };
-                let substituted = text != t.text;
+                let substituted = *text != t.text;
                 let span_of = |a: usize, b: usize| if substituted { t.span } else { t.sub_span(a, b) };
                 match capability::parse(
                     &Src {

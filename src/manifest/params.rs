@@ -8,6 +8,7 @@
 
 use super::{is_forbidden_char, Manifest, Text};
 use crate::diag::{Code, Diagnostic, Diagnostics};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Longest param value accepted.
@@ -84,17 +85,17 @@ pub enum Place {
 
 /// Substitute placeholders in `t`. Returns the new text, or `None` after
 /// reporting problems. Records the params it used in `used`.
-pub fn substitute(
-    t: &Text,
+pub fn substitute<'t>(
+    t: &'t Text,
     place: Place,
     decls: &BTreeMap<String, super::ParamDecl>,
     values: &BTreeMap<String, String>,
     used: &mut BTreeSet<String>,
     diags: &mut Diagnostics,
-) -> Option<String> {
+) -> Option<Cow<'t, str>> {
     let s = &t.text;
     if !s.contains("${") {
-        return Some(s.clone());
+        return Some(Cow::Borrowed(s));
     }
     // Bounds for CapabilityScope: after the second colon, before the first `?`.
     let scope_start = s.match_indices(':').nth(1).map(|(i, _)| i + 1);
@@ -180,5 +181,5 @@ pub fn substitute(
         out.push_str(value);
     }
     out.push_str(&s[rest..]);
-    ok.then_some(out)
+    ok.then_some(Cow::Owned(out))
 }
