@@ -20,32 +20,8 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.docker.schema.json", Some("docker/argv.json")),
 ];
 
-/// Copied from `TOP_KEYS` in src/manifest/mod.rs: the top-level keys the
-/// manifest parser accepts (besides `x-*`). Keep the two lists in step.
-const TOP_KEYS: &[&str] = &[
-    "$schema",
-    "grammar",
-    "name",
-    "version",
-    "profile",
-    "image",
-    "command",
-    "params",
-    "capabilities",
-    "serverCapabilities",
-    "tools",
-];
-
-/// Copied from `TOOL_KEYS` in src/manifest/mod.rs.
-const TOOL_KEYS: &[&str] = &[
-    "name",
-    "title",
-    "description",
-    "inputSchema",
-    "outputSchema",
-    "annotations",
-    "capabilities",
-];
+/// The keys the manifest parser accepts (besides `x-*`).
+use capgate::manifest::{TOOL_KEYS, TOP_KEYS};
 
 fn schema_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")

@@ -221,7 +221,8 @@ struct Cx<'t> {
     text: &'t str,
 }
 
-const TOP_KEYS: &[&str] = &[
+/// The top-level keys a manifest may have (besides `x-*`; `serverCapabilities` only in grammar 0.0).
+pub const TOP_KEYS: &[&str] = &[
     "$schema",
     "grammar",
     "name",
@@ -234,7 +235,8 @@ const TOP_KEYS: &[&str] = &[
     "serverCapabilities",
     "tools",
 ];
-const TOOL_KEYS: &[&str] = &[
+/// The keys a tool may have (besides `x-*`).
+pub const TOOL_KEYS: &[&str] = &[
     "name",
     "title",
     "description",

@@ -40,8 +40,21 @@ fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
 /// Baseline mounts keep their fixed order; grants follow in
 /// parent-then-child order. A grant that is a strict ancestor of a baseline
 /// mount goes first, so no mount ever hides one that should lie on top of it.
+/// bwrap's bind options: `--bind`, `--bind-try`, `--ro-bind`, `--ro-bind-try`.
+pub const BIND_FLAGS: [&str; 4] = ["--bind", "--bind-try", "--ro-bind", "--ro-bind-try"];
+
 fn is_bind(flag: &str) -> bool {
-    matches!(flag, "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try")
+    BIND_FLAGS.contains(&flag)
+}
+
+/// The bind option for a mode, `-try` when the source may be absent.
+fn bind_flag(writable: bool, optional: bool) -> &'static str {
+    match (writable, optional) {
+        (true, false) => "--bind",
+        (true, true) => "--bind-try",
+        (false, false) => "--ro-bind",
+        (false, true) => "--ro-bind-try",
+    }
 }
 
 fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
@@ -56,13 +69,7 @@ fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
         }
         let rw = kept.args[0].starts_with("--bind") || later.args[0].starts_with("--bind");
         let optional = kept.args[0].ends_with("-try") && later.args[0].ends_with("-try");
-        let flag = match (rw, optional) {
-            (true, false) => "--bind",
-            (true, true) => "--bind-try",
-            (false, false) => "--ro-bind",
-            (false, true) => "--ro-bind-try",
-        };
-        kept.args[0] = flag.to_string();
+        kept.args[0] = bind_flag(rw, optional).to_string();
         true
     });
     let is_prefix = |g: &Mount| {
@@ -118,23 +125,13 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     mounts.push(mount("/tmp", 0, &["--tmpfs", "/tmp"]));
 
     for b in p.effective_binds() {
-        let flag = match (b.mode, b.optional) {
-            (Mode::Ro, false) => "--ro-bind",
-            (Mode::Ro, true) => "--ro-bind-try",
-            (Mode::Rw, false) => "--bind",
-            (Mode::Rw, true) => "--bind-try",
-        };
+        let flag = bind_flag(b.mode == Mode::Rw, b.optional);
         mounts.push(mount(&b.path, 1, &[flag, &b.path, &b.path]));
     }
     // Mounts capgate adds itself are read-only unless a grant already makes
     // the path writable (they must never hide a declared write).
     let implicit = |path: &str, optional: bool| {
-        let flag = match (p.implicit_mode(path), optional) {
-            (Mode::Ro, false) => "--ro-bind",
-            (Mode::Ro, true) => "--ro-bind-try",
-            (Mode::Rw, false) => "--bind",
-            (Mode::Rw, true) => "--bind-try",
-        };
+        let flag = bind_flag(p.implicit_mode(path) == Mode::Rw, optional);
         mount(path, 1, &[flag, path, path])
     };
     if p.clock.contains(&ClockSource::Tzdata) {

@@ -15,7 +15,7 @@ use crate::json::Writer;
 use crate::policy::{Policy, Widening};
 use std::collections::BTreeMap;
 
-pub use bwrap::MAX_BWRAP_OPTIONS;
+pub use bwrap::{BIND_FLAGS as BWRAP_BIND_FLAGS, MAX_BWRAP_OPTIONS};
 
 /// Where the launcher binds the egress proxy socket inside the sandbox.
 pub const PROXY_SOCKET: &str = "/run/capgate/proxy.sock";

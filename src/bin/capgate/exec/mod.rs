@@ -199,7 +199,7 @@ fn bind_sources(opts: &[String]) -> Vec<preflight::Source> {
     let mut i = 0;
     while i < opts.len() {
         let o = opts[i].as_str();
-        if matches!(o, "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try") && i + 1 < opts.len() {
+        if capgate::target::BWRAP_BIND_FLAGS.contains(&o) && i + 1 < opts.len() {
             out.push(preflight::Source {
                 path: PathBuf::from(&opts[i + 1]),
                 writable: o.starts_with("--bind"),
