@@ -123,6 +123,27 @@ pub fn read_manifest(path: &Path) -> Result<Input, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// Read and compile one manifest. Rejections are reported here (exit 1),
+/// as are I/O errors (exit 2); `Err` carries the exit code.
+fn compile_file(path: &Path, opts: &Options, fmt: Format) -> Result<(Vec<u8>, capgate::Compiled), u8> {
+    let file = display(path);
+    let source = match read_manifest(path) {
+        Ok(Input::Bytes(s)) => s,
+        Ok(Input::TooLarge(ds)) => {
+            report::diagnostics(&ds, b"", &file, fmt);
+            return Err(1);
+        }
+        Err(e) => return Err(report::failure(&e, fmt)),
+    };
+    match capgate::compile(&source, opts) {
+        Ok(c) => Ok((source, c)),
+        Err(ds) => {
+            report::diagnostics(&ds, &source, &file, fmt);
+            Err(1)
+        }
+    }
+}
+
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
@@ -152,22 +173,13 @@ fn compile(a: CompileArgs) -> u8 {
             Err(e) => return report::failure(&e, fmt),
         };
         let file = display(manifest);
-        let source = match read_manifest(manifest) {
-            Ok(Input::Bytes(s)) => s,
-            Ok(Input::TooLarge(ds)) => {
-                report::diagnostics(&ds, b"", &file, fmt);
+        let (source, compiled) = match compile_file(manifest, &opts, fmt) {
+            Ok(x) => x,
+            Err(1) => {
                 worst = worst.max(1);
                 continue;
             }
-            Err(e) => return report::failure(&e, fmt),
-        };
-        let compiled = match capgate::compile(&source, &opts) {
-            Ok(c) => c,
-            Err(ds) => {
-                report::diagnostics(&ds, &source, &file, fmt);
-                worst = worst.max(1);
-                continue;
-            }
+            Err(code) => return code,
         };
         report::diagnostics(&compiled.warnings, &source, &file, fmt);
         let (dest, status) = if let Some(dir) = &a.out_dir {
@@ -226,23 +238,13 @@ fn key(a: KeyArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return report::failure(&e, fmt),
     };
-    let source = match read_manifest(&a.manifest) {
-        Ok(Input::Bytes(s)) => s,
-        Ok(Input::TooLarge(ds)) => {
-            report::diagnostics(&ds, b"", &display(&a.manifest), fmt);
-            return 1;
-        }
-        Err(e) => return report::failure(&e, fmt),
-    };
-    match capgate::key(&source, &opts) {
-        Ok(k) => {
-            println!("{k}");
+    // The key of a successful compile, so it fails exactly when compile fails.
+    match compile_file(&a.manifest, &opts, fmt) {
+        Ok((_, c)) => {
+            println!("{}", c.key);
             0
         }
-        Err(ds) => {
-            report::diagnostics(&ds, &source, &display(&a.manifest), fmt);
-            1
-        }
+        Err(code) => code,
     }
 }
 
@@ -275,20 +277,9 @@ fn verify(a: VerifyArgs) -> u8 {
         Err(e) => return report::failure(&e, fmt),
     };
     let file = display(&manifest);
-    let source = match read_manifest(&manifest) {
-        Ok(Input::Bytes(s)) => s,
-        Ok(Input::TooLarge(ds)) => {
-            report::diagnostics(&ds, b"", &file, fmt);
-            return 1;
-        }
-        Err(e) => return report::failure(&e, fmt),
-    };
-    let compiled = match capgate::compile(&source, &opts) {
-        Ok(c) => c,
-        Err(ds) => {
-            report::diagnostics(&ds, &source, &file, fmt);
-            return 1;
-        }
+    let compiled = match compile_file(&manifest, &opts, fmt) {
+        Ok((_, c)) => c,
+        Err(code) => return code,
     };
     let golden = match list_files(&golden_dir) {
         Ok(g) => g,
