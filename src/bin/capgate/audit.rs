@@ -48,73 +48,86 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// One manifest's lock entry, or its diagnostics.
-enum Entry {
-    Ok(Json),
-    Rejected(String),
+/// What the lock records for one manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Locked {
+    params: BTreeMap<String, String>,
+    key: String,
+    /// Artifact path -> sha256.
+    files: BTreeMap<String, String>,
 }
 
-fn lock_entry(root: &Path, rel: &str) -> Result<Entry, String> {
+/// Locked records by manifest path (relative to the walked directory).
+type Lock = BTreeMap<String, Locked>;
+
+/// Compile one manifest of the tree: its record, or its rendered diagnostics.
+fn lock_entry(root: &Path, rel: &str) -> Result<Result<Locked, String>, String> {
     let path = root.join(rel);
+    let file = path.display().to_string();
     let beside = path.parent().unwrap_or(root).join("capgate.params.json");
     let params = if beside.is_file() {
         read_params_file(&beside)?
     } else {
         BTreeMap::new()
     };
+    let render = |ds: &capgate::Diagnostics, source: &[u8]| {
+        let text = String::from_utf8_lossy(source);
+        ds.iter()
+            .map(|d| capgate::diag::render_human(d, &text, &file))
+            .collect::<String>()
+    };
     let source = match read_manifest(&path)? {
         Input::Bytes(b) => b,
-        Input::TooLarge(ds) => return Ok(Entry::Rejected(ds.to_string())),
+        Input::TooLarge(ds) => return Ok(Err(render(&ds, b""))),
     };
     let opts = Options {
         params: params.clone(),
         ..Default::default()
     };
-    match capgate::compile(&source, &opts) {
-        Ok(c) => {
-            let mut files = BTreeMap::new();
-            for a in &c.artifacts {
-                files.insert(a.path.clone(), Json::str(a.sha256()));
-            }
-            let mut o = BTreeMap::new();
-            o.insert("path".to_string(), Json::str(rel));
-            o.insert(
-                "params".to_string(),
-                Json::Object(params.into_iter().map(|(k, v)| (k, Json::Str(v))).collect()),
-            );
-            o.insert("key".to_string(), Json::str(&c.key));
-            o.insert("files".to_string(), Json::Object(files));
-            Ok(Entry::Ok(Json::Object(o)))
-        }
-        Err(ds) => {
-            let text = String::from_utf8_lossy(&source);
-            let mut msg = String::new();
-            for d in ds.iter() {
-                msg.push_str(&capgate::diag::render_human(d, &text, &path.display().to_string()));
-            }
-            Ok(Entry::Rejected(msg))
-        }
-    }
+    Ok(match capgate::compile(&source, &opts) {
+        Ok(c) => Ok(Locked {
+            params,
+            key: c.key,
+            files: c.artifacts.iter().map(|a| (a.path.clone(), a.sha256())).collect(),
+        }),
+        Err(ds) => Err(render(&ds, &source)),
+    })
 }
 
-fn compute(root: &Path) -> Result<(Vec<Json>, Vec<String>), String> {
+/// The records of every manifest under `root`, and the rejected ones' diagnostics.
+fn compute(root: &Path) -> Result<(Lock, Vec<String>), String> {
     let manifests = walk(root).map_err(|e| format!("cannot walk {}: {e}", root.display()))?;
-    let mut entries = Vec::new();
+    let mut lock = Lock::new();
     let mut rejected = Vec::new();
-    for rel in &manifests {
-        match lock_entry(root, rel)? {
-            Entry::Ok(j) => entries.push(j),
-            Entry::Rejected(msg) => rejected.push(msg),
+    for rel in manifests {
+        match lock_entry(root, &rel)? {
+            Ok(entry) => {
+                lock.insert(rel, entry);
+            }
+            Err(msg) => rejected.push(msg),
         }
     }
-    Ok((entries, rejected))
+    Ok((lock, rejected))
 }
 
-fn lock_json(entries: Vec<Json>) -> Json {
+fn lock_json(lock: &Lock) -> Json {
+    let strings =
+        |m: &BTreeMap<String, String>| Json::Object(m.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect());
+    let manifests = lock
+        .iter()
+        .map(|(path, e)| {
+            let mut o = BTreeMap::new();
+            o.insert("path".to_string(), Json::str(path));
+            o.insert("params".to_string(), strings(&e.params));
+            o.insert("key".to_string(), Json::str(&e.key));
+            o.insert("files".to_string(), strings(&e.files));
+            Json::Object(o)
+        })
+        .collect();
     let mut o = BTreeMap::new();
     o.insert("format".to_string(), Json::str(LOCK_FORMAT));
     o.insert("capgate".to_string(), Json::str(capgate::VERSION));
-    o.insert("manifests".to_string(), Json::Array(entries));
+    o.insert("manifests".to_string(), Json::Array(manifests));
     Json::Object(o)
 }
 
@@ -139,7 +152,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// `capgate lock [DIR] [--output F]`.
 pub fn lock(a: &LockArgs) -> u8 {
-    let (entries, rejected) = match compute(&a.dir) {
+    let (lock, rejected) = match compute(&a.dir) {
         Ok(x) => x,
         Err(e) => return report::failure(&e, a.format),
     };
@@ -151,18 +164,15 @@ pub fn lock(a: &LockArgs) -> u8 {
         return 1;
     }
     let out = a.output.clone().unwrap_or_else(|| a.dir.join("capgate.lock"));
-    let n = entries.len();
-    if let Err(e) = write_atomic(&out, lock_json(entries).to_pretty().as_bytes()) {
+    let n = lock.len();
+    if let Err(e) = write_atomic(&out, lock_json(&lock).to_pretty().as_bytes()) {
         return report::failure(&format!("cannot write {}: {e}", out.display()), a.format);
     }
     println!("locked {n} manifest(s) in {}", out.display());
     0
 }
 
-/// Entries of a lock file by manifest path: (key, params, files).
-type Locked = BTreeMap<String, (String, Json, BTreeMap<String, String>)>;
-
-fn read_lock(path: &Path) -> Result<Locked, String> {
+fn read_lock(path: &Path) -> Result<Lock, String> {
     let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let bad = || format!("{} is not a capgate lock file ({LOCK_FORMAT})", path.display());
     let v = json::parse(&text).map_err(|_| bad())?.to_json();
@@ -173,27 +183,30 @@ fn read_lock(path: &Path) -> Result<Locked, String> {
     let Some(Json::Array(items)) = top.get("manifests") else {
         return Err(bad());
     };
-    let mut out = BTreeMap::new();
-    for item in items {
-        let Json::Object(o) = item else { return Err(bad()) };
-        let (Some(Json::Str(p)), Some(Json::Str(k)), Some(Json::Object(files))) =
-            (o.get("path"), o.get("key"), o.get("files"))
-        else {
-            return Err(bad());
-        };
-        let files = files
+    let strings = |v: Option<&Json>| match v {
+        Some(Json::Object(m)) => m
             .iter()
-            .map(|(f, h)| match h {
-                Json::Str(h) => Ok((f.clone(), h.clone())),
+            .map(|(k, v)| match v {
+                Json::Str(s) => Ok((k.clone(), s.clone())),
                 _ => Err(bad()),
             })
-            .collect::<Result<_, _>>()?;
-        out.insert(
-            p.clone(),
-            (k.clone(), o.get("params").cloned().unwrap_or(Json::Null), files),
-        );
+            .collect::<Result<BTreeMap<_, _>, _>>(),
+        _ => Err(bad()),
+    };
+    let mut lock = Lock::new();
+    for item in items {
+        let Json::Object(o) = item else { return Err(bad()) };
+        let (Some(Json::Str(p)), Some(Json::Str(key))) = (o.get("path"), o.get("key")) else {
+            return Err(bad());
+        };
+        let entry = Locked {
+            params: strings(o.get("params"))?,
+            key: key.clone(),
+            files: strings(o.get("files"))?,
+        };
+        lock.insert(p.clone(), entry);
     }
-    Ok(out)
+    Ok(lock)
 }
 
 /// `capgate verify --lock F`: the tree beside F against F.
@@ -206,54 +219,30 @@ pub fn verify_lock(lock_path: &Path, fmt: Format) -> u8 {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let (entries, rejected) = match compute(&root) {
+    let (current, rejected) = match compute(&root) {
         Ok(x) => x,
         Err(e) => return report::failure(&e, fmt),
     };
     let mut drift = Vec::new();
-    let mut current: Locked = BTreeMap::new();
-    for e in entries {
-        let Json::Object(o) = e else { continue };
-        let (Some(Json::Str(p)), Some(Json::Str(k)), Some(Json::Object(files))) =
-            (o.get("path"), o.get("key"), o.get("files"))
-        else {
-            continue;
-        };
-        let files = files.iter().filter_map(|(f, h)| {
-            if let Json::Str(h) = h {
-                Some((f.clone(), h.clone()))
-            } else {
-                None
-            }
-        });
-        current.insert(
-            p.clone(),
-            (
-                k.clone(),
-                o.get("params").cloned().unwrap_or(Json::Null),
-                files.collect(),
-            ),
-        );
-    }
-    for (path, (key, params, files)) in &locked {
-        let Some((new_key, new_params, new_files)) = current.get(path) else {
+    for (path, old) in &locked {
+        let Some(new) = current.get(path) else {
             drift.push(format!("{path}: in the lock, but missing or rejected now"));
             continue;
         };
-        if params != new_params {
+        if old.params != new.params {
             drift.push(format!("{path}: params changed"));
         }
-        if key != new_key {
-            drift.push(format!("{path}: key {key} -> {new_key}"));
+        if old.key != new.key {
+            drift.push(format!("{path}: key {} -> {}", old.key, new.key));
         }
-        for (f, h) in files {
-            match new_files.get(f) {
+        for (f, h) in &old.files {
+            match new.files.get(f) {
                 Some(nh) if nh == h => {}
                 Some(nh) => drift.push(format!("{path}: {f} sha256 {h} -> {nh}")),
                 None => drift.push(format!("{path}: {f} is no longer produced")),
             }
         }
-        for f in new_files.keys().filter(|f| !files.contains_key(*f)) {
+        for f in new.files.keys().filter(|f| !old.files.contains_key(*f)) {
             drift.push(format!("{path}: {f} is new"));
         }
     }
