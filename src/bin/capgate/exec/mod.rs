@@ -163,6 +163,16 @@ fn bridge_prefix() -> Vec<String> {
     .to_vec()
 }
 
+/// Start squid with the compiled allowlist (egress/squid.conf); its socket
+/// is made `owner`'s when given.
+fn start_proxy(loaded: &Loaded, owner: Option<(u32, u32)>) -> Result<egress::Proxy, Fail> {
+    let squid = runtime("squid", "squid")?;
+    let policy = loaded
+        .get("egress/squid.conf")
+        .map_err(|e| fail(format!("{e} (egress is granted)")))?;
+    egress::start(&squid, policy, owner).map_err(fail)
+}
+
 fn self_exe() -> Result<PathBuf, Fail> {
     std::env::current_exe().map_err(|e| fail(format!("cannot find the capgate binary for the egress bridge: {e}")))
 }
@@ -355,11 +365,7 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
         _netns_dir = RemoveOnDrop(dir);
     }
     let proxy = if egress && a.netns.is_none() {
-        let squid = runtime("squid", "squid")?;
-        let policy = loaded
-            .get("egress/squid.conf")
-            .map_err(|e| fail(format!("{e} (egress is granted)")))?;
-        let p = egress::start(&squid, policy, root.then_some(ids)).map_err(fail)?;
+        let p = start_proxy(loaded, root.then_some(ids))?;
         stream.extend([
             "--bind".to_string(),
             p.socket.display().to_string(),
@@ -536,11 +542,7 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
         return Ok(0);
     }
     let proxy = if egress {
-        let squid = runtime("squid", "squid")?;
-        let policy = loaded
-            .get("egress/squid.conf")
-            .map_err(|e| fail(format!("{e} (egress is granted)")))?;
-        let p = egress::start(&squid, policy, Some(ids)).map_err(fail)?;
+        let p = start_proxy(loaded, Some(ids))?;
         run_args.extend([
             "-v".into(),
             format!("{}:{}", p.socket.display(), capgate::target::PROXY_SOCKET),
