@@ -1,7 +1,7 @@
 //! `fs:<read,write,create,delete,exec>:<absolute path>[/**|/*][?sensitive=allow&optional=true]`
 
 use super::path::{check_absolute, sensitive_reason};
-use super::{write_refinements, Parts};
+use super::{write_path_refinements, Parts};
 use crate::diag::{Code, Diagnostic};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -84,14 +84,7 @@ impl fmt::Display for FsGrant {
             (Glob::Subtree, _) => "/**",
         };
         write!(f, "fs:{}:{}{}", actions.join(","), self.path, suffix)?;
-        let mut r = Vec::new();
-        if self.optional {
-            r.push(("optional", "true"));
-        }
-        if self.sensitive {
-            r.push(("sensitive", "allow"));
-        }
-        write_refinements(f, &r)
+        write_path_refinements(f, self.optional, self.sensitive)
     }
 }
 

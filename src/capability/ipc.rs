@@ -1,7 +1,7 @@
 //! `ipc:connect:<x11 | wayland | dbus:session | dbus:system | unix:/abs/path>`
 
 use super::path::{check_absolute, sensitive_reason};
-use super::{write_refinements, Parts};
+use super::{write_path_refinements, Parts};
 use crate::diag::{Code, Diagnostic};
 use std::fmt;
 
@@ -46,14 +46,7 @@ impl fmt::Display for IpcEndpoint {
 impl fmt::Display for IpcGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ipc:connect:{}", self.endpoint)?;
-        let mut r = Vec::new();
-        if self.optional {
-            r.push(("optional", "true"));
-        }
-        if self.sensitive {
-            r.push(("sensitive", "allow"));
-        }
-        write_refinements(f, &r)
+        write_path_refinements(f, self.optional, self.sensitive)
     }
 }
 

@@ -396,6 +396,14 @@ pub(crate) fn write_refinements(f: &mut fmt::Formatter<'_>, pairs: &[(&str, &str
     Ok(())
 }
 
+/// Append the path refinements shared by `fs` and `ipc` (`optional`, `sensitive`).
+pub(crate) fn write_path_refinements(f: &mut fmt::Formatter<'_>, optional: bool, sensitive: bool) -> fmt::Result {
+    let optional = optional.then_some(("optional", "true"));
+    let sensitive = sensitive.then_some(("sensitive", "allow"));
+    let pairs: Vec<(&str, &str)> = optional.into_iter().chain(sensitive).collect();
+    write_refinements(f, &pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,14 +68,18 @@ pub struct Bind {
     pub covered_by: Option<String>,
 }
 
-/// A grant a target had to widen, with why.
+/// A grant with a reason: what was widened, or what is not (or only by the
+/// launcher) enforced.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Widening {
+pub struct GrantNote {
     /// Canonical grant.
     pub grant: String,
-    /// What was granted instead.
+    /// What happened to it, and why.
     pub reason: String,
 }
+
+/// A grant a target had to widen (reason: what was granted instead).
+pub type Widening = GrantNote;
 
 /// How an env variable reaches the sandbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -528,7 +532,7 @@ pub fn render(p: &Policy) -> String {
     w.end();
     w.key("version").str(&p.version);
     w.key("widened");
-    write_widened(&mut w, &p.widened);
+    write_grant_notes(&mut w, &p.widened);
     w.end();
     w.finish()
 }
@@ -565,8 +569,8 @@ pub fn write_assertions(w: &mut Writer, a: &BTreeSet<Assertion>) {
     w.end();
 }
 
-/// Widenings as `[{grant, reason}]`.
-pub fn write_widened(w: &mut Writer, list: &[Widening]) {
+/// Grant notes (widenings, gaps) as `[{grant, reason}]`.
+pub fn write_grant_notes(w: &mut Writer, list: &[GrantNote]) {
     w.begin_array();
     for x in list {
         w.begin_object();

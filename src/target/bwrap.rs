@@ -235,12 +235,12 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     write_env_entries(&mut w, p);
     w.key("format").str("capgate.bwrap/1");
     w.key("launcher");
-    Envelope::write_gaps(&mut w, &env.launcher);
+    policy::write_grant_notes(&mut w, &env.launcher);
     w.key("notes").strs(&env.notes);
     w.key("unenforced");
-    Envelope::write_gaps(&mut w, &env.unenforced);
+    policy::write_grant_notes(&mut w, &env.unenforced);
     w.key("widened");
-    policy::write_widened(&mut w, &env.widened);
+    policy::write_grant_notes(&mut w, &env.widened);
     w.end();
 
     let mut args0 = Vec::new();

@@ -163,13 +163,13 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     w.key("format").str("capgate.docker/1");
     w.key("image").opt_str(p.image.as_deref());
     w.key("launcher");
-    Envelope::write_gaps(&mut w, &env.launcher);
+    policy::write_grant_notes(&mut w, &env.launcher);
     w.key("notes").strs(&env.notes);
     w.key("podman_flags").strs(["--read-only-tmpfs=false"]);
     w.key("unenforced");
-    Envelope::write_gaps(&mut w, &env.unenforced);
+    policy::write_grant_notes(&mut w, &env.unenforced);
     w.key("widened");
-    policy::write_widened(&mut w, &env.widened);
+    policy::write_grant_notes(&mut w, &env.widened);
     w.end();
     Ok(Lowered {
         artifacts: vec![Artifact::text("docker/argv.json", "application/json", w.finish())],

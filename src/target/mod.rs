@@ -66,13 +66,7 @@ impl Target {
 }
 
 /// A grant with a reason (for `unenforced` and `launcher`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Gap {
-    /// Canonical grant.
-    pub grant: String,
-    /// Why.
-    pub reason: String,
-}
+pub type Gap = crate::policy::GrantNote;
 
 /// The honesty fields every envelope carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,18 +109,6 @@ impl Envelope {
         self.widened.dedup();
         self.notes.sort();
         self.notes.dedup();
-    }
-
-    /// Write `[{grant, reason}]`.
-    fn write_gaps(w: &mut Writer, gaps: &[Gap]) {
-        w.begin_array();
-        for g in gaps {
-            w.begin_object();
-            w.key("grant").str(&g.grant);
-            w.key("reason").str(&g.reason);
-            w.end();
-        }
-        w.end();
     }
 }
 
