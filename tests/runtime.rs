@@ -524,6 +524,13 @@ print("udp-53", udp())
     );
     assert!(!out.contains("udp-53 sent"), "{out}");
     use std::sync::atomic::Ordering::SeqCst;
+    // The listener thread counts after accept(); give it a bounded moment.
+    for _ in 0..100 {
+        if allowed.load(SeqCst) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(allowed.load(SeqCst), 1);
     assert_eq!(
         wrong_port.load(SeqCst) + wrong_host.load(SeqCst),

@@ -59,7 +59,7 @@ suite runtime-setup check bash -c "bash tools/runtime-setup.sh > '$lab_log'"
 CAPGATE_LAB=$(tail -n 1 "$lab_log" 2>/dev/null)
 export CAPGATE_LAB
 
-suite cargo-test cargo cargo test --locked --all-features
+suite cargo-test cargo cargo test --locked --all-features --no-fail-fast
 suite rustfmt check cargo fmt --all -- --check
 suite clippy check cargo clippy --locked --all-targets -- -D warnings
 suite static-binary check bash -c '
