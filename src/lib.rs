@@ -39,6 +39,7 @@ pub mod artifact;
 pub mod capability;
 mod compile;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod json;
 pub mod key;

@@ -10,6 +10,7 @@ Examples:
   capgate compile servers/*/capgate.json --store .capgate-store/
   capgate key capgate.json --param PKG=/opt/mcp/pkg
   capgate verify capgate.json --golden-dir golden/
+  capgate diff git:origin/main:capgate.json capgate.json --fail-on widen
   capgate explain CG0212";
 
 /// capgate: compile MCP server manifests into deterministic sandbox artifacts.
@@ -86,6 +87,9 @@ granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman or squid is missing.")]
     Exec(ExecArgs),
+    /// Print the permission delta between two manifests, out-dirs or git revisions.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {
@@ -236,6 +240,62 @@ pub struct ExecArgs {
     /// Extra arguments appended to the server command.
     #[arg(last = true)]
     pub extra: Vec<String>,
+}
+
+const DIFF_HELP: &str = "\
+Each side is a manifest file, an out-dir of `capgate compile` (its policy.json
+and index.json), or git:REV:PATH (the manifest as committed at REV, read with
+`git show REV:PATH` in the current directory; a capgate.params.json beside it
+at that revision supplies its params).
+
+Examples:
+  capgate diff old/capgate.json capgate.json
+  capgate diff git:origin/main:capgate.json capgate.json --format markdown > comment.md
+  capgate diff git:HEAD~1:servers/fs/capgate.json git:HEAD:servers/fs/capgate.json --fail-on widen
+  capgate diff golden/ out/ --format json
+
+Widening is judged on meaning: /data/** -> /** and api.x.com:443 -> *.x.com:443
+are widened, a reordered or merged capability list is no change.
+--param and --params-file apply to both sides (each side takes the params it
+declares; a capgate.params.json beside a manifest is read first).
+Exit status: 0, or 1 when --fail-on is hit or a manifest is rejected, 2 for
+usage and I/O errors. See docs/diff.md.";
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The old side: MANIFEST, OUT_DIR or git:REV:PATH.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new side: MANIFEST, OUT_DIR or git:REV:PATH.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+    /// Exit 1 when the delta widens the sandbox (widen) or changes anything (any).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOn>,
+    /// A param value, NAME=VALUE, for both sides (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON object of param values for both sides.
+    #[arg(long = "params-file", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    /// Anything the sandbox may do now that it could not before.
+    Widen,
+    /// Any difference at all.
+    Any,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

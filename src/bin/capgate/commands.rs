@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> u8 {
             connect,
             command,
         } => crate::exec::bridge::run(&listen, &connect, &command),
+        Command::Diff(a) => crate::diff::run(a),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Explain { code } => explain(&code),
         Command::Schema => {

@@ -5,6 +5,7 @@
 mod args;
 mod audit;
 mod commands;
+mod diff;
 mod exec;
 mod report;
 
