@@ -130,25 +130,55 @@ pub struct NotesDelta {
 }
 
 impl NotesDelta {
-    /// Notes only in `new`, and notes only in `old` whose grant is still in
-    /// `policy` (a revoked or replaced grant's notes leave with it; the grant
-    /// change itself is reported).
-    fn of(old: &[GrantNote], new: &[GrantNote], policy: &Policy) -> NotesDelta {
-        let o: BTreeSet<&GrantNote> = old.iter().collect();
-        let n: BTreeSet<&GrantNote> = new.iter().collect();
-        NotesDelta {
-            added: n.difference(&o).map(|x| (*x).clone()).collect(),
-            removed: o
-                .difference(&n)
-                .filter(|x| policy.grants.contains_key(&x.grant))
-                .map(|x| (*x).clone())
-                .collect(),
-        }
+    /// New gaps: notes of `new` that no note of `old` in the same list
+    /// already stood for. A note stands for another when it gives the same
+    /// reason, or when their grants are [`related`] and the reasons differ
+    /// only in the grant's own path (a grant narrowed, widened or restated
+    /// keeps the gap it had, e.g. "files under /data can be run"; the grant
+    /// change itself is reported). Closed gaps are the same the other way
+    /// round, for grants still in the new policy (a revoked or replaced
+    /// grant's notes leave with it).
+    fn of(old: &[GrantNote], new: &[GrantNote], old_policy: &Policy, new_policy: &Policy) -> NotesDelta {
+        let added = fresh(new, new_policy, old, old_policy);
+        let removed = fresh(old, old_policy, new, new_policy)
+            .into_iter()
+            .filter(|x| new_policy.grants.contains_key(&x.grant))
+            .collect();
+        NotesDelta { added, removed }
     }
+
     /// Nothing changed.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
     }
+}
+
+/// The notes of `notes` that no note of `other_notes` stands for (see [`NotesDelta`]).
+fn fresh(notes: &[GrantNote], own: &Policy, other_notes: &[GrantNote], other: &Policy) -> Vec<GrantNote> {
+    let shape = |note: &GrantNote, cap: Option<&Capability>| match cap {
+        Some(Capability::Fs(f)) => note.reason.replace(&f.path, "<path>"),
+        _ => note.reason.clone(),
+    };
+    let mut out: Vec<GrantNote> = notes
+        .iter()
+        .filter(|x| {
+            let cap = own.grants.get(&x.grant).map(|g| &g.cap);
+            !other_notes.iter().any(|y| {
+                if y.reason == x.reason {
+                    return true;
+                }
+                let ocap = other.grants.get(&y.grant).map(|g| &g.cap);
+                match (cap, ocap) {
+                    (Some(c), Some(o)) => related(c, o) && shape(x, cap) == shape(y, ocap),
+                    _ => false,
+                }
+            })
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Envelope changes of one target.
@@ -343,9 +373,9 @@ pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> D
     for t in targets {
         let d = match (target::lower(*t, old), target::lower(*t, new)) {
             (Ok(o), Ok(n)) => TargetDelta {
-                unenforced: NotesDelta::of(&o.envelope.unenforced, &n.envelope.unenforced, new),
-                widened: NotesDelta::of(&o.envelope.widened, &n.envelope.widened, new),
-                launcher: NotesDelta::of(&o.envelope.launcher, &n.envelope.launcher, new),
+                unenforced: NotesDelta::of(&o.envelope.unenforced, &n.envelope.unenforced, old, new),
+                widened: NotesDelta::of(&o.envelope.widened, &n.envelope.widened, old, new),
+                launcher: NotesDelta::of(&o.envelope.launcher, &n.envelope.launcher, old, new),
                 error: None,
             },
             (Ok(_), Err(e)) => TargetDelta {

@@ -36,6 +36,18 @@ fn summary_line(changes: &[Change]) -> String {
         .join(", ")
 }
 
+/// `1 raised, 1 added` (the limit verbs that occur, in a fixed order).
+fn limits_summary(d: &Delta) -> Option<String> {
+    let parts: Vec<String> = ["raised", "lowered", "added", "removed"]
+        .iter()
+        .filter_map(|v| {
+            let n = d.limits.iter().filter(|l| l.verb() == *v).count();
+            (n > 0).then(|| format!("{n} {v}"))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 fn scope_title(name: Option<&str>, s: &ScopeDelta) -> String {
     let what = match name {
         None => "server-level grants".to_string(),
@@ -68,9 +80,10 @@ pub fn render_human(d: &Delta) -> String {
     }
     let _ = writeln!(
         o,
-        "{}: {}",
+        "{}: {}{}",
         if d.widens() { "WIDENS" } else { "does not widen" },
-        summary_line(&d.effective)
+        summary_line(&d.effective),
+        limits_summary(d).map(|l| format!("; limits: {l}")).unwrap_or_default()
     );
     if !d.fields.is_empty() {
         o.push_str("\nheader:\n");
@@ -184,9 +197,9 @@ pub fn render_markdown(d: &Delta) -> String {
     }
     o.push('\n');
     let mut extra = Vec::new();
-    if !d.limits.is_empty() {
+    if let Some(l) = limits_summary(d) {
         extra.push(format!(
-            "limits: {}",
+            "limits ({l}): {}",
             d.limits
                 .iter()
                 .map(|l| format!(
