@@ -18,7 +18,11 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.policy.schema.json", Some("policy.json")),
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
     ("capgate.docker.schema.json", Some("docker/argv.json")),
+    ("capgate.diff.schema.json", Some(DIFF_OUTPUT)),
 ];
+
+/// Not a compiled file: what `capgate diff --format json` prints.
+const DIFF_OUTPUT: &str = "capgate diff --format json";
 
 /// The keys the manifest parser accepts (besides `x-*`).
 use capgate::manifest::{TOOL_KEYS, TOP_KEYS};
@@ -374,6 +378,54 @@ fn output_files_match_their_schemas() {
             seen.insert(a.path.clone());
         }
     }
-    let expected: BTreeSet<String> = SCHEMAS.iter().filter_map(|(_, o)| o.map(str::to_string)).collect();
+    let expected: BTreeSet<String> = SCHEMAS
+        .iter()
+        .filter_map(|(_, o)| o.filter(|o| *o != DIFF_OUTPUT).map(str::to_string))
+        .collect();
     assert_eq!(seen, expected, "every output schema was exercised");
+}
+
+/// The golden `capgate diff --format json` outputs (tests/diff checks they
+/// are what the binary prints) match schemas/capgate.diff.schema.json.
+#[test]
+fn diff_json_matches_its_schema() {
+    let file = "capgate.diff.schema.json";
+    let schema = load(file);
+    let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("diff");
+    let mut n = 0;
+    let mut kinds = BTreeSet::new();
+    for e in std::fs::read_dir(&cases).expect("tests/diff exists") {
+        let path = e.expect("dir entry").path().join("expected.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let doc = parse(&text, &path.display().to_string());
+        assert_eq!(
+            keys(&doc),
+            keys(get(&schema, "properties").unwrap()),
+            "{}",
+            path.display()
+        );
+        let mut errs = Vec::new();
+        check(&schema, &schema, &doc, &path.display().to_string(), &mut errs);
+        assert!(errs.is_empty(), "{} vs {file}: {errs:#?}", path.display());
+        if let Some(Kind::Array(items)) = get(&doc, "effective").map(|v| &v.kind) {
+            kinds.extend(
+                items
+                    .iter()
+                    .filter_map(|i| get(i, "type").and_then(Value::as_str).map(str::to_string)),
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} golden diff outputs");
+    assert_eq!(kinds.len(), 5, "every change type is exercised: {kinds:?}");
+    // The structural check catches a wrong change type.
+    let bad = r#"{"format":"capgate.diff/1","old":{"name":"a","version":"1"},"new":{"name":"a","version":"1"},
+      "widens":false,"summary":{"granted":0,"revoked":0,"widened":0,"narrowed":0,"changed":0},"fields":[],
+      "effective":[{"type":"grew","change":"granted","kind":"fs","old":[],"new":[],"widens":true,"narrows":false}],
+      "limits":[],"env_secrets_added":[],"server":{"added":false,"removed":false,"changes":[]},"tools":{},"targets":{}}"#;
+    let mut errs = Vec::new();
+    check(&schema, &schema, &parse(bad, "bad"), "bad", &mut errs);
+    assert_eq!(errs.len(), 1, "{errs:?}");
 }
