@@ -548,3 +548,48 @@ fn per_tool_view() {
     assert!(d.tools["fetch"].added);
     assert_eq!(d.tools.len(), 2);
 }
+
+fn policy_text(m: &str) -> capgate::policy::Policy {
+    capgate::compile(m.as_bytes(), &Default::default())
+        .unwrap_or_else(|e| panic!("{m}: {e:?}"))
+        .policy
+}
+
+#[test]
+fn profile_changes() {
+    let m = |profile: &str| {
+        policy_text(&format!(
+            r#"{{"grammar":"1","name":"d","version":"1","command":["/usr/bin/node"],"profile":"{profile}","capabilities":[]}}"#
+        ))
+    };
+    let (debian, nix, none) = (m("debian"), m("nix"), m("none"));
+    assert!(diff::diff(&none, &debian).widens(), "none -> debian adds /usr");
+    assert!(diff::diff(&debian, &nix).widens(), "debian -> nix adds /nix/store");
+    let d = diff::diff(&debian, &none);
+    assert!(!d.widens(), "debian -> none only removes /usr");
+    assert_eq!(d.fields[0].field, "profile");
+}
+
+/// Manifest text cannot restyle the Markdown comment: it stays in code spans.
+#[test]
+fn markdown_keeps_manifest_text_in_code_spans() {
+    let m = |text: &str| {
+        policy_text(&format!(
+            r#"{{"grammar":"1","name":"d","version":"1 <b>","command":["/usr/bin/node"],"capabilities":["assert:require:x:{text}"]}}"#
+        ))
+    };
+    let d = diff::diff(&m("one"), &m("</details> | `tick` <img src=x>"));
+    let md = diff::render_markdown(&d);
+    assert!(
+        md.contains("`` assert:require:x:</details> \\| `tick` <img src=x> ``"),
+        "{md}"
+    );
+    assert!(md.contains("`1 <b>`"), "{md}");
+    // The only raw </details> is capgate's own, on a line of its own.
+    let raw = md
+        .lines()
+        .filter(|l| l.contains("</details>") && !l.contains('`'))
+        .count();
+    assert_eq!(raw, 1, "{md}");
+    assert_eq!(md.lines().last(), Some("</details>"));
+}

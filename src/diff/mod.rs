@@ -210,7 +210,8 @@ pub struct FieldChange {
     pub old: String,
     /// New value as text.
     pub new: String,
-    /// The change widens the sandbox (a different profile baseline).
+    /// The change widens the sandbox (a profile whose baseline binds a path
+    /// the old one did not).
     pub widens: bool,
 }
 
@@ -421,7 +422,10 @@ fn fields(old: &Policy, new: &Policy) -> Vec<FieldChange> {
             "profile",
             old.profile.as_str().into(),
             new.profile.as_str().into(),
-            true,
+            // Widens when the new baseline binds a path the old did not.
+            crate::policy::baseline_paths(new.profile)
+                .iter()
+                .any(|p| !crate::policy::baseline_paths(old.profile).contains(p)),
         ),
         ("image", opt(&old.image), opt(&new.image), false),
         ("command", cmd(&old.command), cmd(&new.command), false),

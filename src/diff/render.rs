@@ -143,14 +143,28 @@ pub fn render_human(d: &Delta) -> String {
     o
 }
 
-/// Code span for Markdown (inside tables too).
+/// Code span for Markdown (inside tables too): a backtick fence longer
+/// than any run inside, `|` escaped for tables. Code spans show HTML and
+/// Markdown literally, so manifest text cannot restyle the comment.
 fn code(s: &str) -> String {
     let s = s.replace('|', "\\|");
-    if s.contains('`') {
-        format!("`` {s} ``")
-    } else {
-        format!("`{s}`")
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
     }
+    let fence = "`".repeat(longest + 1);
+    if longest > 0 || s.starts_with(' ') || s.ends_with(' ') {
+        format!("{fence} {s} {fence}")
+    } else {
+        format!("{fence}{s}{fence}")
+    }
+}
+
+/// Free text for Markdown: HTML significant characters escaped.
+fn text(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn codes(list: &[String]) -> String {
@@ -168,7 +182,12 @@ pub fn render_markdown(d: &Delta) -> String {
     } else {
         format!("{} → {}", code(&d.old_id.0), code(&d.new_id.0))
     };
-    let _ = writeln!(o, "### capgate diff: {name} {} → {}\n", d.old_id.1, d.new_id.1);
+    let _ = writeln!(
+        o,
+        "### capgate diff: {name} {} → {}\n",
+        code(&d.old_id.1),
+        code(&d.new_id.1)
+    );
     if d.is_empty() {
         o.push_str("No permission change.\n");
         return o;
@@ -284,14 +303,14 @@ pub fn render_markdown(d: &Delta) -> String {
     for (t, td) in &d.targets {
         let _ = writeln!(o, "#### Target {}\n", t.as_str());
         if let Some(e) = &td.error {
-            let _ = writeln!(o, "- error: {e}");
+            let _ = writeln!(o, "- error: {}", text(e));
         }
         let notes = |o: &mut String, what: &str, n: &NotesDelta| {
             for x in &n.added {
-                let _ = writeln!(o, "- newly {what}: {} — {}", code(&x.grant), x.reason);
+                let _ = writeln!(o, "- newly {what}: {} — {}", code(&x.grant), text(&x.reason));
             }
             for x in &n.removed {
-                let _ = writeln!(o, "- no longer {what}: {} — {}", code(&x.grant), x.reason);
+                let _ = writeln!(o, "- no longer {what}: {} — {}", code(&x.grant), text(&x.reason));
             }
         };
         notes(&mut o, "unenforced", &td.unenforced);
@@ -414,4 +433,18 @@ pub fn render_json(d: &Delta) -> String {
     w.key("widens").bool(d.widens());
     w.end();
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_code_spans() {
+        assert_eq!(code("fs:read:/a"), "`fs:read:/a`");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        assert_eq!(code("x `y` z"), "`` x `y` z ``");
+        assert_eq!(code("``"), "``` `` ```");
+        assert_eq!(text("<b>&"), "&lt;b&gt;&amp;");
+    }
 }
