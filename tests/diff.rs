@@ -479,7 +479,10 @@ fn semantic_widening() {
         ),
         w
     );
-    assert_eq!(one(&["env:inject:T"], &["env:read:T"]), w);
+    // read <-> inject: the same access, a different meaning.
+    assert_eq!(one(&["env:inject:T"], &["env:read:T"]), (Changed, false));
+    assert_eq!(one(&["env:read:T"], &["env:inject:T"]), (Changed, false));
+    assert_eq!(one(&["env:set:T=1"], &["env:read:T"]), w);
     // The reverse of each is a narrowing and widens nothing.
     assert_eq!(
         one(&["fs:read:/**?sensitive=allow"], &["fs:read:/data/**"]),
@@ -489,7 +492,7 @@ fn semantic_widening() {
         one(&["net:connect:*.x.com:443"], &["net:connect:api.x.com:443"]),
         (Narrowed, false)
     );
-    assert_eq!(one(&["env:read:T"], &["env:inject:T"]), (Narrowed, false));
+    assert_eq!(one(&["env:read:T"], &["env:set:T=1"]), (Narrowed, false));
     // Neither covers the other: changed (widens too).
     assert_eq!(one(&["fs:read:/data/**"], &["fs:write:/data/**"]), (Changed, true));
     // Unrelated: granted and revoked.
@@ -592,4 +595,29 @@ fn markdown_keeps_manifest_text_in_code_spans() {
         .count();
     assert_eq!(raw, 1, "{md}");
     assert_eq!(md.lines().last(), Some("</details>"));
+}
+
+/// docs/diff.md shows the quickstart-pr case exactly as capgate prints it
+/// (rendered and as source), so the documentation cannot drift.
+#[test]
+fn docs_example_is_the_golden_output() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diff.md")).unwrap();
+    let case = cases_dir().join("quickstart-pr");
+    for file in ["expected.txt", "expected.md", "new.json"] {
+        let want = fs::read_to_string(case.join(file)).unwrap();
+        assert!(
+            doc.contains(&want),
+            "docs/diff.md does not show tests/diff/quickstart-pr/{file}:\n{want}"
+        );
+    }
+    assert_eq!(
+        doc.matches(fs::read_to_string(case.join("expected.md")).unwrap().as_str())
+            .count(),
+        2,
+        "the Markdown example appears rendered and as source"
+    );
+    let old = fs::read_to_string(case.join("old.json")).unwrap();
+    let quickstart =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/capgate.json")).unwrap();
+    assert_eq!(old, quickstart, "the case starts from examples/quickstart");
 }

@@ -47,10 +47,11 @@ pub fn covered_by<'a>(cap: &Capability, set: impl IntoIterator<Item = &'a Capabi
             Capability::Env(o) if o.name == n.name => match (o.action, n.action) {
                 (EnvAction::Set, EnvAction::Set) => o.value == n.value,
                 (EnvAction::Set, _) => false,
-                // A value passed from the launcher can be anything, a fixed one included.
-                (EnvAction::Read, _) => true,
-                // A secret is redacted everywhere; a plain read of it is not.
-                (EnvAction::Inject, a) => a != EnvAction::Read,
+                // A value passed from the launcher can be anything, a fixed one
+                // included. read and inject give the sandbox the same access
+                // (capgate exec passes both from its own environment, never in
+                // argv or a file); inject only declares the value a secret.
+                (EnvAction::Read | EnvAction::Inject, _) => true,
             },
             _ => false,
         }),
@@ -279,9 +280,8 @@ mod tests {
 
     #[test]
     fn env_exec_ipc_limits() {
-        // read -> inject: the value becomes a redacted secret (narrower);
-        // inject -> read: it no longer is (wider).
-        strictly("env:read:TOKEN", "env:inject:TOKEN");
+        // read and inject: the same access (inject declares a secret).
+        same("env:read:TOKEN", "env:inject:TOKEN");
         strictly("env:read:MODE", "env:set:MODE=fast");
         strictly("env:inject:MODE", "env:set:MODE=fast");
         unrelated("env:set:MODE=fast", "env:set:MODE=slow");

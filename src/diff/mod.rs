@@ -49,7 +49,9 @@ pub enum ChangeKind {
     Widened,
     /// Related grants that now allow less (and nothing more).
     Narrowed,
-    /// Related grants that allow some things more and some less.
+    /// Related grants that allow some things more and some less, or the
+    /// same with another meaning (`env:read` ↔ `env:inject`: the value is,
+    /// or no longer is, declared a secret; neither widens nor narrows).
     Changed,
 }
 
@@ -558,7 +560,11 @@ pub fn compare(old: &[(String, Capability)], new: &[(String, Capability)]) -> Ve
             change.widens = n > o;
             change.narrows = n < o;
         }
-        if !change.widens && !change.narrows {
+        // No more and no less: a restatement, merge or split, which is no
+        // change at all; except env read <-> inject, the same access with a
+        // different meaning (the value is, or is no longer, declared a secret).
+        let env_meaning = change.cap_kind == "env" && !change.old.is_empty() && !change.new.is_empty();
+        if !change.widens && !change.narrows && !env_meaning {
             continue;
         }
         change.kind = match (
@@ -571,7 +577,8 @@ pub fn compare(old: &[(String, Capability)], new: &[(String, Capability)]) -> Ve
             (_, true, _, _) => ChangeKind::Revoked,
             (_, _, true, true) => ChangeKind::Changed,
             (_, _, true, false) => ChangeKind::Widened,
-            _ => ChangeKind::Narrowed,
+            (_, _, false, true) => ChangeKind::Narrowed,
+            _ => ChangeKind::Changed,
         };
         out.push(change);
     }

@@ -216,9 +216,9 @@ pub fn render_markdown(d: &Delta) -> String {
     }
     o.push('\n');
     let mut extra = Vec::new();
-    if let Some(l) = limits_summary(d) {
+    if !d.limits.is_empty() {
         extra.push(format!(
-            "limits ({l}): {}",
+            "limits: {}",
             d.limits
                 .iter()
                 .map(|l| format!(
