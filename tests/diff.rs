@@ -328,6 +328,17 @@ fn git_revisions() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "), "{bad}");
     }
+    let err =
+        |spec: &str| String::from_utf8_lossy(&capgate(repo, &["diff", spec, "srv/capgate.json"]).stderr).into_owned();
+    assert!(err("git:HEAD:nope.json").contains("`nope.json` does not exist at revision HEAD"));
+    assert!(err("git:no-such-rev:srv/capgate.json").contains("no-such-rev"));
+    // Outside a repository: git's own message, exit 2.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = capgate(
+        elsewhere.path(),
+        &["diff", "git:HEAD:capgate.json", "git:HEAD:capgate.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

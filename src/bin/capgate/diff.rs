@@ -112,8 +112,8 @@ fn read_side(
         if rev.is_empty() || path.is_empty() {
             return Err(Failure::Io(format!("`{spec}` is not git:REV:PATH")));
         }
-        let source =
-            git_show(rev, path)?.ok_or_else(|| Failure::Io(format!("{spec}: git has no such file at {rev}")))?;
+        let source = git_show(rev, path)?
+            .ok_or_else(|| Failure::Io(format!("{spec}: `{path}` does not exist at revision {rev}")))?;
         let beside = match path.rsplit_once('/') {
             Some((dir, _)) => format!("{dir}/capgate.params.json"),
             None => "capgate.params.json".to_string(),
@@ -208,25 +208,22 @@ fn manifest_side(
     }
 }
 
-/// `git show REV:PATH`: the blob, or `None` when git says it does not exist.
+/// `git show REV:PATH`: the blob, `None` when git says the path does not
+/// exist at that revision, an error (with git's message) for anything else
+/// (an unknown revision, not a repository, no git).
 fn git_show(rev: &str, path: &str) -> Result<Option<Vec<u8>>, Failure> {
-    let exists = Command::new("git")
-        .args(["cat-file", "-e", &format!("{rev}:{path}")])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map_err(|e| Failure::Io(format!("cannot run git: {e}")))?;
-    if !exists.success() {
-        return Ok(None);
-    }
     let out = Command::new("git")
         .args(["show", &format!("{rev}:{path}")])
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| Failure::Io(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(Failure::Io(format!(
-            "git show {rev}:{path} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+    if out.status.success() {
+        return Ok(Some(out.stdout));
     }
-    Ok(Some(out.stdout))
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err = err.trim().trim_start_matches("fatal: ");
+    if err.contains("does not exist in") || err.contains("exists on disk, but not in") {
+        return Ok(None);
+    }
+    Err(Failure::Io(format!("git show {rev}:{path} failed: {err}")))
 }
