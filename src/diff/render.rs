@@ -143,11 +143,10 @@ pub fn render_human(d: &Delta) -> String {
     o
 }
 
-/// Code span for Markdown (inside tables too): a backtick fence longer
-/// than any run inside, `|` escaped for tables. Code spans show HTML and
-/// Markdown literally, so manifest text cannot restyle the comment.
+/// Code span for Markdown: a backtick fence longer than any run inside.
+/// Code spans show HTML and Markdown literally, so manifest text cannot
+/// restyle the comment.
 fn code(s: &str) -> String {
-    let s = s.replace('|', "\\|");
     let mut longest = 0;
     let mut run = 0;
     for c in s.chars() {
@@ -162,6 +161,11 @@ fn code(s: &str) -> String {
     }
 }
 
+/// Code span in a table cell: `|` escaped (GFM unescapes it inside the span).
+fn cell(s: &str) -> String {
+    code(&s.replace('|', "\\|"))
+}
+
 /// Free text for Markdown: HTML significant characters escaped.
 fn text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -171,7 +175,7 @@ fn codes(list: &[String]) -> String {
     if list.is_empty() {
         return String::new();
     }
-    list.iter().map(|s| code(s)).collect::<Vec<_>>().join("<br>")
+    list.iter().map(|s| cell(s)).collect::<Vec<_>>().join("<br>")
 }
 
 /// Markdown for a pull request comment: a summary table, then the details.
@@ -212,7 +216,7 @@ pub fn render_markdown(d: &Delta) -> String {
         row(&mut o, &scope_title(None, &d.server), &d.server.changes);
     }
     for (t, s) in &d.tools {
-        row(&mut o, &format!("tool {}{}", code(t), tag(s)), &s.changes);
+        row(&mut o, &format!("tool {}{}", cell(t), tag(s)), &s.changes);
     }
     o.push('\n');
     let mut extra = Vec::new();
@@ -259,7 +263,7 @@ pub fn render_markdown(d: &Delta) -> String {
     if !d.fields.is_empty() {
         o.push_str("#### Header\n\n| field | old | new |\n|---|---|---|\n");
         for f in &d.fields {
-            let _ = writeln!(o, "| {} | {} | {} |", f.field, code(&f.old), code(&f.new));
+            let _ = writeln!(o, "| {} | {} | {} |", f.field, cell(&f.old), cell(&f.new));
         }
         o.push('\n');
     }
@@ -288,8 +292,8 @@ pub fn render_markdown(d: &Delta) -> String {
                 "| {} | {} | {} | {} |",
                 l.verb(),
                 l.name,
-                l.old.as_deref().map(code).unwrap_or_default(),
-                l.new.as_deref().map(code).unwrap_or_default()
+                l.old.as_deref().map(cell).unwrap_or_default(),
+                l.new.as_deref().map(cell).unwrap_or_default()
             );
         }
         o.push('\n');
@@ -442,7 +446,8 @@ mod tests {
     #[test]
     fn markdown_code_spans() {
         assert_eq!(code("fs:read:/a"), "`fs:read:/a`");
-        assert_eq!(code("a|b"), "`a\\|b`");
+        assert_eq!(code("a|b"), "`a|b`");
+        assert_eq!(cell("a|b"), "`a\\|b`");
         assert_eq!(code("x `y` z"), "`` x `y` z ``");
         assert_eq!(code("``"), "``` `` ```");
         assert_eq!(text("<b>&"), "&lt;b&gt;&amp;");
