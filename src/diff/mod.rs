@@ -290,6 +290,37 @@ pub fn count(changes: &[Change]) -> BTreeMap<ChangeKind, usize> {
     m
 }
 
+/// A set of grants of a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The merged policy's grants, limits excluded (they are compared as
+    /// [`LimitChange`]s).
+    Effective,
+    /// The grants declared at server level.
+    Server,
+    /// The grants one tool declares.
+    Tool(&'a str),
+}
+
+/// The grants of `scope` as (canonical string, capability), in byte order:
+/// the input of [`compare`].
+pub fn grants_of(p: &Policy, scope: Scope<'_>) -> Vec<(String, Capability)> {
+    p.grants
+        .values()
+        .filter(|g| match scope {
+            Scope::Effective => !matches!(g.cap, Capability::Limit(_)),
+            Scope::Server => g.server,
+            Scope::Tool(t) => g.tools.contains(t),
+        })
+        .map(|g| (g.canonical.clone(), g.cap.clone()))
+        .collect()
+}
+
+/// The tools a policy knows: those that declare a grant.
+pub fn tools_of(p: &Policy) -> BTreeSet<String> {
+    p.grants.values().flat_map(|g| g.tools.iter().cloned()).collect()
+}
+
 /// The delta from `old` to `new`, with the envelopes of every target.
 pub fn diff(old: &Policy, new: &Policy) -> Delta {
     diff_targets(old, new, &Target::ALL.into_iter().collect())
@@ -297,18 +328,7 @@ pub fn diff(old: &Policy, new: &Policy) -> Delta {
 
 /// The delta from `old` to `new`, comparing the envelopes of `targets` only.
 pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> Delta {
-    let all = |p: &Policy| -> Vec<(String, Capability)> {
-        p.grants
-            .values()
-            .map(|g| (g.canonical.clone(), g.cap.clone()))
-            .collect()
-    };
-    let non_limit = |v: Vec<(String, Capability)>| -> Vec<(String, Capability)> {
-        v.into_iter()
-            .filter(|(_, c)| !matches!(c, Capability::Limit(_)))
-            .collect()
-    };
-    let effective = compare(&non_limit(all(old)), &non_limit(all(new)));
+    let effective = compare(&grants_of(old, Scope::Effective), &grants_of(new, Scope::Effective));
 
     let mut limits = Vec::new();
     let names: BTreeSet<&'static str> = old.limits.keys().chain(new.limits.keys()).copied().collect();
@@ -340,32 +360,20 @@ pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> D
         .map(|(name, _)| name.clone())
         .collect();
 
-    let scope = |p: &Policy, tool: Option<&str>| -> Vec<(String, Capability)> {
-        p.grants
-            .values()
-            .filter(|g| match tool {
-                None => g.server,
-                Some(t) => g.tools.contains(t),
-            })
-            .map(|g| (g.canonical.clone(), g.cap.clone()))
-            .collect()
-    };
-    let server_old = scope(old, None);
-    let server_new = scope(new, None);
+    let server_old = grants_of(old, Scope::Server);
+    let server_new = grants_of(new, Scope::Server);
     let server = ScopeDelta {
         added: server_old.is_empty() && !server_new.is_empty(),
         removed: !server_old.is_empty() && server_new.is_empty(),
         changes: compare(&server_old, &server_new),
     };
-    let tool_names =
-        |p: &Policy| -> BTreeSet<String> { p.grants.values().flat_map(|g| g.tools.iter().cloned()).collect() };
-    let (old_tools, new_tools) = (tool_names(old), tool_names(new));
+    let (old_tools, new_tools) = (tools_of(old), tools_of(new));
     let mut tools = BTreeMap::new();
     for t in old_tools.union(&new_tools) {
         let d = ScopeDelta {
             added: !old_tools.contains(t),
             removed: !new_tools.contains(t),
-            changes: compare(&scope(old, Some(t)), &scope(new, Some(t))),
+            changes: compare(&grants_of(old, Scope::Tool(t)), &grants_of(new, Scope::Tool(t))),
         };
         if !d.changes.is_empty() {
             tools.insert(t.clone(), d);
