@@ -632,3 +632,71 @@ fn docs_example_is_the_golden_output() {
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/capgate.json")).unwrap();
     assert_eq!(old, quickstart, "the case starts from examples/quickstart");
 }
+
+/// Every example manifest (grammar 1 and the TypeScript-era 0.0 ones)
+/// compares equal to its own out-dir: policy.json reads back to the same
+/// policy, whatever the grammar.
+#[test]
+fn every_example_equals_its_out_dir() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut manifests = Vec::new();
+    for e in fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path().join("capgate.json");
+        if p.is_file() {
+            manifests.push(p);
+        }
+    }
+    for e in fs::read_dir(root.join("compat")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            manifests.push(p);
+        }
+    }
+    manifests.sort();
+    assert!(manifests.len() >= 20, "{manifests:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    for (i, m) in manifests.iter().enumerate() {
+        let out = tmp.path().join(i.to_string());
+        let mut args = vec![
+            "compile".to_string(),
+            m.display().to_string(),
+            "--out-dir".into(),
+            out.display().to_string(),
+            "--quiet".into(),
+        ];
+        let beside = m.parent().unwrap().join("capgate.params.json");
+        if m.ends_with("capgate.json") && beside.is_file() {
+            args.extend(["--params-file".into(), beside.display().to_string()]);
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_capgate"))
+            .args(&args)
+            .output()
+            .unwrap();
+        if o.status.code() != Some(0) {
+            // A compat manifest that needs params it cannot have is not this test's business.
+            assert!(
+                m.starts_with(root.join("compat")),
+                "{}: {}",
+                m.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            continue;
+        }
+        let d = capgate(
+            tmp.path(),
+            &["diff", m.to_str().unwrap(), out.to_str().unwrap(), "--fail-on", "any"],
+        );
+        assert_eq!(
+            d.status.code(),
+            Some(0),
+            "{}: {}{}",
+            m.display(),
+            stdout(&d),
+            String::from_utf8_lossy(&d.stderr)
+        );
+        assert!(stdout(&d).contains("no permission change"));
+        compared += 1;
+    }
+    assert!(compared >= 20, "only {compared} examples compared");
+}
