@@ -700,3 +700,92 @@ fn every_example_equals_its_out_dir() {
     }
     assert!(compared >= 20, "only {compared} examples compared");
 }
+
+// ---------------------------------------------------------------------------
+// Properties over random grant sets (no limits or assertions: those are
+// constraints, where adding one narrows).
+
+const POOL: &[&str] = &[
+    "fs:read:/data/**",
+    "fs:read:/data/*",
+    "fs:read:/data/a",
+    "fs:read,write:/data/**",
+    "fs:write:/data/a/**",
+    "fs:read:/srv/**",
+    "fs:read:/srv/x/y",
+    "fs:read:/opt/mcp/p/**",
+    "net:connect:api.x.com:443",
+    "net:connect:*.x.com:443",
+    "net:connect:*.x.com:*",
+    "net:connect:api.x.com:1-1024",
+    "net:connect:api.x.com:443?private=allow",
+    "net:connect:10.0.0.0/8:5432",
+    "net:connect:10.1.0.0/16:5432",
+    "net:connect:*:443",
+    "net:connect:api.x.com:53?proto=udp",
+    "net:listen:api.x.com:8080",
+    "env:read:A",
+    "env:inject:A",
+    "env:read:B",
+    "exec:spawn:git",
+    "exec:spawn:chromium",
+    "exec:spawn:chromium?nestedSandbox=true",
+    "ipc:connect:x11",
+    "clock:read:tzdata",
+];
+
+fn pick(ix: &[usize]) -> Vec<&'static str> {
+    ix.iter().map(|i| POOL[*i]).collect()
+}
+
+fn set_strategy() -> impl proptest::strategy::Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(0..POOL.len(), 0..8)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 96, failure_persistence: None, ..Default::default() })]
+
+    /// Reordering and duplicating grants, and moving nothing between scopes, is no change.
+    #[test]
+    fn reorder_and_duplicates_are_no_change(a in set_strategy(), seed in 0usize..1000) {
+        let caps = pick(&a);
+        let mut shuffled = caps.clone();
+        if !shuffled.is_empty() {
+            let n = shuffled.len();
+            shuffled.rotate_left(seed % n);
+            shuffled.reverse();
+            shuffled.push(caps[seed % caps.len()]);
+        }
+        let d = diff::diff(&policy(&caps, &[]), &policy(&shuffled, &[]));
+        proptest::prop_assert!(d.is_empty(), "{:?} vs {:?}: {:#?}", caps, shuffled, d);
+    }
+
+    /// Adding grants never narrows; removing them never widens.
+    #[test]
+    fn adding_only_widens(a in set_strategy(), extra in set_strategy()) {
+        let small = pick(&a);
+        let mut big = small.clone();
+        big.extend(pick(&extra));
+        let up = diff::diff(&policy(&small, &[]), &policy(&big, &[]));
+        proptest::prop_assert!(up.effective.iter().all(|c| !c.narrows), "{:?} -> {:?}: {:#?}", small, big, up.effective);
+        let down = diff::diff(&policy(&big, &[]), &policy(&small, &[]));
+        proptest::prop_assert!(down.effective.iter().all(|c| !c.widens), "{:?} -> {:?}: {:#?}", big, small, down.effective);
+    }
+
+    /// The delta of B -> A is the mirror of A -> B: granted <-> revoked,
+    /// widened <-> narrowed, changed stays changed.
+    #[test]
+    fn reverse_is_the_mirror(a in set_strategy(), b in set_strategy()) {
+        let (pa, pb) = (policy(&pick(&a), &[]), policy(&pick(&b), &[]));
+        let fwd = diff::diff(&pa, &pb);
+        let back = diff::diff(&pb, &pa);
+        let c = |d: &diff::Delta, k: ChangeKind| d.counts()[&k];
+        proptest::prop_assert_eq!(c(&fwd, ChangeKind::Granted), c(&back, ChangeKind::Revoked));
+        proptest::prop_assert_eq!(c(&fwd, ChangeKind::Widened), c(&back, ChangeKind::Narrowed));
+        proptest::prop_assert_eq!(c(&fwd, ChangeKind::Changed), c(&back, ChangeKind::Changed));
+        proptest::prop_assert_eq!(
+            fwd.effective.iter().any(|x| x.widens),
+            back.effective.iter().any(|x| x.narrows)
+        );
+    }
+}
