@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> u8 {
             command,
         } => crate::exec::bridge::run(&listen, &connect, &command),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
+        Command::Review(a) => crate::review::run(a),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod exec;
 mod report;
+mod review;
 
 use clap::Parser;
 use std::process::ExitCode;
