@@ -92,7 +92,7 @@ rules! {
         "Declare what the target really allows (fs:read,exec:… for binds that hold programs), drop the grant, or accept the gap by waiving the finding with a reason.";
     "CGR013" "unattributed-grant" Low None,
         "a server-level grant that no tool declares",
-        "When a manifest lists tools, a server-level net, env, exec, ipc or writable fs grant that no tool declares cannot be traced to the tool that needs it, so per-tool review (and `capgate diff`'s per-tool view) cannot judge it.",
+        "When a manifest lists tools, a server-level net, env:read/env:inject, exec, ipc or writable fs grant that no tool declares cannot be traced to the tool that needs it, so per-tool review (and `capgate diff`'s per-tool view) cannot judge it.",
         "Move the grant into the tools that use it (a grant may be listed by several tools).";
     "CGR014" "assertion-without-owner" Low None,
         "an assertion names no owner",
@@ -439,7 +439,8 @@ fn grant_checks(g: &Grant, has_tools: bool, out: &mut Vec<Hit>) {
         Capability::Clock(_) | Capability::Limit(_) => {}
     }
     let risky = match &g.cap {
-        Capability::Net(_) | Capability::Env(_) | Capability::Exec(_) | Capability::Ipc(_) => true,
+        Capability::Net(_) | Capability::Exec(_) | Capability::Ipc(_) => true,
+        Capability::Env(e) => e.action != EnvAction::Set,
         Capability::Fs(f) => f.writable(),
         _ => false,
     };

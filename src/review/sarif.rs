@@ -144,8 +144,8 @@ pub fn render(r: &Review, source: &str, file: &str) -> String {
                         ("startColumn", Json::Int(reg.start_column as i64)),
                         ("endLine", Json::Int(reg.end_line as i64)),
                         ("endColumn", Json::Int(reg.end_column as i64)),
-                        ("charOffset", Json::Int(span.start as i64)),
-                        ("charLength", Json::Int(span.end.saturating_sub(span.start) as i64)),
+                        ("byteOffset", Json::Int(span.start as i64)),
+                        ("byteLength", Json::Int(span.end.saturating_sub(span.start) as i64)),
                     ]),
                 ));
             }
