@@ -432,3 +432,20 @@ fn sarif_regions_point_at_the_grant() {
     assert!(compact.contains(&want), "{want}\n{text}");
     assert!(compact.contains("\"uri\":\"tests/review/CGR001/bad.json\""), "{text}");
 }
+
+#[test]
+fn help_has_examples() {
+    let out = capgate(&["review", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in ["Examples:", "--fail-on", "--policy", "sarif", "docs/review.md"] {
+        assert!(text.contains(want), "review --help lacks {want}:\n{text}");
+    }
+}
+
+#[test]
+fn policy_file_that_is_not_utf8_is_rejected_with_a_span() {
+    let d = policy_file::parse(b"{\"overrides\": [\xff]}").unwrap_err();
+    assert_eq!(d.0[0].code, capgate::Code::Encoding);
+    assert_eq!(d.0[0].span.map(|s| s.start), Some(15));
+}
