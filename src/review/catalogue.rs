@@ -489,3 +489,80 @@ fn unenforced(p: &Policy, out: &mut Vec<Hit>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_families() {
+        for (p, f) in [
+            ("/usr/bin/python3.11", "python"),
+            ("python3", "python"),
+            ("node18", "node"),
+            ("/bin/sh", "sh"),
+            ("Rscript", "rscript"),
+            ("git", "git"),
+            ("/usr/lib/git-core/git-upload-pack", "git-upload-pack"),
+        ] {
+            assert_eq!(program_family(p), f, "{p}");
+        }
+        assert!(!SHELLS_AND_INTERPRETERS.contains(&program_family("/usr/bin/git").as_str()));
+    }
+
+    #[test]
+    fn broad_wildcards() {
+        for s in [
+            "io",
+            "co.uk",
+            "com.au",
+            "s3.amazonaws.com",
+            "github.io",
+            "x.workers.dev",
+        ] {
+            assert!(broad_wildcard(s), "{s}");
+        }
+        for s in [
+            "example.com",
+            "github.com",
+            "example.co",
+            "corp.example.io",
+            "notgithub.io.example.com",
+        ] {
+            assert!(!broad_wildcard(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn owners() {
+        assert!(has_owner("read-only owner=@team-data"));
+        assert!(has_owner("owner=alice@example.com checks it"));
+        assert!(!has_owner("read-only"));
+        assert!(!has_owner("owner= x"));
+        assert!(!has_owner("coowner=bob"));
+        assert!(!has_owner("owner=a;b"));
+    }
+
+    #[test]
+    fn system_and_home_dirs() {
+        for p in ["/", "/usr/local", "/var", "/etc/app", "/run/x"] {
+            assert!(is_system_dir(p), "{p}");
+        }
+        for p in ["/srv/app", "/var/lib/app", "/opt/mcp/x", "/variable", "/usrdata"] {
+            assert!(!is_system_dir(p), "{p}");
+        }
+        assert!(is_home_dir("/home/alice/x") && is_home_dir("/root") && !is_home_dir("/homes"));
+    }
+
+    #[test]
+    fn special_ranges_overlap() {
+        use std::net::IpAddr;
+        let cidr = |s: &str, l: u8| Host::Cidr(s.parse::<IpAddr>().unwrap(), l);
+        assert!(reaches_special(&cidr("10.1.0.0", 16)));
+        assert!(reaches_special(&cidr("8.0.0.0", 6)), "8.0.0.0/6 contains 10/8");
+        assert!(!reaches_special(&cidr("8.8.8.0", 24)));
+        assert!(reaches_special(&Host::Ip("169.254.169.254".parse().unwrap())));
+        assert!(reaches_special(&Host::Ip("::ffff:10.0.0.1".parse().unwrap())));
+        assert!(!reaches_special(&Host::Name("example.com".into())));
+    }
+}
