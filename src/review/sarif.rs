@@ -3,7 +3,9 @@
 //! the whole catalogue in id order; each finding is a result with its
 //! rule, level, message and a region computed from its byte span
 //! (1-based lines, columns in UTF-16 code units as `columnKind` says,
-//! `endColumn` one past the last character). Waived findings carry an
+//! `endColumn` one past the last character) and a stable fingerprint
+//! (`capgate/v1` = sha256 of rule id, NUL, grant: it survives edits that
+//! move the grant to another line). Waived findings carry an
 //! `external` suppression with the policy's reason. No timestamps, no
 //! invocation, no absolute paths: the artifact URI is the path as given,
 //! percent-encoded.
@@ -161,8 +163,11 @@ pub fn render(r: &Review, source: &str, file: &str) -> String {
                 props.push(("defaultSeverity", Json::str(a.from.as_str())));
                 props.push(("adjustedReason", Json::str(&a.reason)));
             }
+            let fingerprint =
+                crate::artifact::sha256_hex(format!("{}\0{}", f.rule.id, f.grant.as_deref().unwrap_or("")).as_bytes());
             let mut res = vec![
                 ("ruleId", Json::str(f.rule.id)),
+                ("fingerprints", obj(vec![("capgate/v1", Json::str(fingerprint))])),
                 ("ruleIndex", Json::Int(index as i64)),
                 ("level", Json::str(f.severity.sarif_level())),
                 ("message", text(&f.message)),
