@@ -108,7 +108,7 @@ fn catalogue_is_well_formed() {
 // ---------------------------------------------------------------------------
 // The review policy file
 
-const POLICY_CASE: &str = "tests/review/policy/capgate.json";
+const POLICY_CASE: &str = "tests/review/policy/manifest.json";
 
 fn ids(r: &Review) -> Vec<(String, String, String, bool)> {
     r.findings

@@ -49,7 +49,7 @@ review() { # review OUT ARGS...: write one SARIF log (OUT) and one JSON report (
   jsons+=("$out.json")
 }
 bad=0
-for manifest in examples/*/capgate.json tests/review/CGR*/*.json tests/review/policy/capgate.json; do
+for manifest in examples/*/capgate.json tests/review/CGR*/*.json tests/review/policy/manifest.json; do
   dir=$(dirname "$manifest")
   params=()
   [[ -f $dir/capgate.params.json ]] && params=(--params-file "$dir/capgate.params.json")
@@ -57,7 +57,7 @@ for manifest in examples/*/capgate.json tests/review/CGR*/*.json tests/review/po
   review "$scratch/$n.sarif" "$manifest" "${params[@]}" || bad=$((bad + 1))
 done
 n=$((n + 1))
-review "$scratch/$n.sarif" tests/review/policy/capgate.json --policy tests/review/policy/waive-high.json || bad=$((bad + 1))
+review "$scratch/$n.sarif" tests/review/policy/manifest.json --policy tests/review/policy/waive-high.json || bad=$((bad + 1))
 n=$((n + 1))
 review "$scratch/$n.sarif" tests/review/policy/clean.json --policy tests/review/policy/clean-policy.json || bad=$((bad + 1))
 logs+=(tests/review/golden/*.sarif)

@@ -1,4 +1,4 @@
 review
-../review/policy/capgate.json
+../review/policy/manifest.json
 --policy
 review_policy_no_reason.json
