@@ -449,3 +449,16 @@ fn policy_file_that_is_not_utf8_is_rejected_with_a_span() {
     assert_eq!(d.0[0].code, capgate::Code::Encoding);
     assert_eq!(d.0[0].span.map(|s| s.start), Some(15));
 }
+
+#[test]
+fn oversized_policy_file_is_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big.json");
+    let mut text = String::from("{\"overrides\": [], \"x-pad\": \"");
+    text.push_str(&"p".repeat(capgate::manifest::MAX_MANIFEST_BYTES));
+    text.push_str("\"}");
+    fs::write(&big, text).unwrap();
+    let out = capgate(&["review", POLICY_CASE, "--policy", big.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[CG0003]"));
+}

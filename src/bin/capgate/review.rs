@@ -37,6 +37,16 @@ pub fn run(a: ReviewArgs) -> u8 {
         None => (policy_file::ReviewPolicy::default(), Vec::new(), String::new()),
         Some(p) => {
             let name = p.display().to_string();
+            let limit = capgate::manifest::MAX_MANIFEST_BYTES as u64;
+            if std::fs::metadata(p).is_ok_and(|m| m.len() > limit) {
+                let d = capgate::Diagnostic::error(
+                    capgate::Code::InputLimit,
+                    format!("the review policy is larger than {} MiB", limit >> 20),
+                )
+                .hint("a review policy lists overrides; split or trim it");
+                report::diagnostics(&capgate::Diagnostics(vec![d]), b"", &name, fmt);
+                return 1;
+            }
             let bytes = match std::fs::read(p) {
                 Ok(b) => b,
                 Err(e) => return report::failure(&format!("cannot read review policy {name}: {e}"), fmt),
