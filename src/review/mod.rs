@@ -94,6 +94,8 @@ pub struct Finding {
     pub grant: Option<String>,
     /// Tools that declare the grant.
     pub tools: Vec<String>,
+    /// The manifest author's `why` texts for the grant.
+    pub why: Vec<String>,
     /// Where the grant is declared in the manifest.
     pub span: Option<Span>,
     /// Raised or lowered by the policy.
@@ -168,6 +170,7 @@ pub fn review(source: &[u8], opts: &Options, policy: &ReviewPolicy) -> Result<Re
                 message: h.message,
                 grant: h.grant.clone(),
                 tools: g.map(|g| g.tools.iter().cloned().collect()).unwrap_or_default(),
+                why: g.map(|g| g.why.iter().cloned().collect()).unwrap_or_default(),
                 span: g.map(|g| g.span),
                 adjusted: None,
                 suppressed: None,
@@ -263,6 +266,9 @@ pub fn render_human(r: &Review, source: &str, file: &str, fail_on: Option<Level>
         if !f.tools.is_empty() {
             out.push_str(&format!("{pad}= tools: {}\n", f.tools.join(", ")));
         }
+        for w in &f.why {
+            out.push_str(&format!("{pad}= author: {w}\n"));
+        }
         if let Some(a) = &f.adjusted {
             out.push_str(&format!(
                 "{pad}= policy: {} -> {}: {}\n",
@@ -334,6 +340,7 @@ pub fn render_json(r: &Review, source: &str, file: &str, fail_on: Option<Level>)
                 f.grant.as_ref().map(Json::str).unwrap_or(Json::Null),
             );
             o.insert("tools".to_string(), Json::strs(&f.tools));
+            o.insert("why".to_string(), Json::strs(&f.why));
             o.insert(
                 "location".to_string(),
                 match f.span {

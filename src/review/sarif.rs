@@ -155,6 +155,7 @@ pub fn render(r: &Review, source: &str, file: &str) -> String {
                 ("security-severity", Json::str(f.severity.security_severity())),
                 ("severity", Json::str(f.severity.as_str())),
                 ("tools", Json::strs(&f.tools)),
+                ("why", Json::strs(&f.why)),
             ];
             if let Some(g) = &f.grant {
                 props.push(("grant", Json::str(g)));
