@@ -45,6 +45,7 @@ pub mod json;
 pub mod key;
 pub mod manifest;
 pub mod policy;
+pub mod review;
 pub mod target;
 
 pub use artifact::Artifact;

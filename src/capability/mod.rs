@@ -19,7 +19,7 @@ pub mod path;
 
 pub use assert::Assertion;
 pub use clock::ClockSource;
-pub use env::{EnvAction, EnvGrant};
+pub use env::{is_sensitive_name as is_sensitive_env_name, EnvAction, EnvGrant};
 pub use exec::ExecGrant;
 pub use fs::{FsAction, FsGrant, Glob};
 pub use ipc::{IpcEndpoint, IpcGrant};

@@ -11,6 +11,7 @@ Examples:
   capgate key capgate.json --param PKG=/opt/mcp/pkg
   capgate verify capgate.json --golden-dir golden/
   capgate diff git:origin/main:capgate.json capgate.json --fail-on widen
+  capgate review capgate.json --fail-on high --format sarif
   capgate explain CG0212";
 
 /// capgate: compile MCP server manifests into deterministic sandbox artifacts.
@@ -63,6 +64,22 @@ Example:
 
 The subjects are index.json and every file it lists; the out-dir must match index.json.")]
     Attest(AttestArgs),
+    /// Governance report: check a manifest against the review catalogue (CGR001…).
+    #[command(after_help = "\
+Examples:
+  capgate review capgate.json
+  capgate review capgate.json --fail-on high                  # exit 1 on a high or critical finding
+  capgate review capgate.json --policy review-policy.json --format sarif > review.sarif
+  capgate review examples/github/capgate.json --params-file examples/github/capgate.params.json --format json
+
+Findings and their ids, severities and fixes: docs/review.md. A review policy
+(--policy) raises, lowers or waives findings by id, optionally for one tool or
+one capability, each with a reason; waived findings stay in the report as
+suppressed. The report goes to stdout; diagnostics (a manifest that does not
+compile, a bad policy file) go to stderr.
+Exit status: 0 reviewed (and below --fail-on), 1 a finding at or above
+--fail-on remains or the manifest or policy is rejected, 2 usage or I/O error.")]
+    Review(ReviewArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  capgate explain CG0212")]
     Explain {
@@ -201,6 +218,43 @@ pub struct LockArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ReviewArgs {
+    /// Manifest file.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// A review policy file (JSON) that raises, lowers or waives findings.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Report format (on stdout).
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
+    pub format: ReviewFormat,
+    /// Exit 1 when a finding at or above this severity remains (not waived).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// A param value, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON object of param values.
+    #[arg(long = "params-file", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewFormat {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Args, Debug)]
 pub struct AttestArgs {
     /// A directory written by `capgate compile --out-dir`.
     #[arg(value_name = "OUT_DIR")]
@@ -274,7 +328,7 @@ pub struct DiffArgs {
     pub format: DiffFormat,
     /// Exit 1 when the delta widens the sandbox (widen) or changes anything (any).
     #[arg(long, value_enum, value_name = "WHAT")]
-    pub fail_on: Option<FailOn>,
+    pub fail_on: Option<DiffFailOn>,
     /// A param value, NAME=VALUE, for both sides (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -291,7 +345,7 @@ pub enum DiffFormat {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailOn {
+pub enum DiffFailOn {
     /// Anything the sandbox may do now that it could not before.
     Widen,
     /// Any difference at all.

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> u8 {
         } => crate::exec::bridge::run(&listen, &connect, &command),
         Command::Diff(a) => crate::diff::run(a),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
+        Command::Review(a) => crate::review::run(a),
         Command::Explain { code } => explain(&code),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);

@@ -2,7 +2,7 @@
 //! git:REV:PATH) into a policy, compare them with `capgate::diff`, print
 //! the delta and apply `--fail-on`.
 
-use crate::args::{DiffArgs, DiffFormat, FailOn, Format};
+use crate::args::{DiffArgs, DiffFormat, DiffFailOn, Format};
 use crate::commands::read_params_file;
 use crate::report;
 use capgate::diff::{self, OutDir};
@@ -60,17 +60,17 @@ pub fn run(a: DiffArgs) -> u8 {
     print!("{text}");
     let hit = match a.fail_on {
         None => false,
-        Some(FailOn::Widen) => delta.widens(),
-        Some(FailOn::Any) => !delta.is_empty(),
+        Some(DiffFailOn::Widen) => delta.widens(),
+        Some(DiffFailOn::Any) => !delta.is_empty(),
     };
     if hit {
         let what = match a.fail_on {
-            Some(FailOn::Widen) => "the new side widens the sandbox",
+            Some(DiffFailOn::Widen) => "the new side widens the sandbox",
             _ => "the sides differ",
         };
         eprintln!(
             "capgate diff: --fail-on {}: {what}",
-            if a.fail_on == Some(FailOn::Widen) {
+            if a.fail_on == Some(DiffFailOn::Widen) {
                 "widen"
             } else {
                 "any"

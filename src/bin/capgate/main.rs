@@ -8,6 +8,7 @@ mod commands;
 mod diff;
 mod exec;
 mod report;
+mod review;
 
 use clap::Parser;
 use std::process::ExitCode;
