@@ -40,6 +40,7 @@ pub mod capability;
 mod compile;
 pub mod diag;
 pub mod emit;
+pub mod import;
 pub mod json;
 pub mod key;
 pub mod manifest;

@@ -102,6 +102,9 @@ codes! {
     // Targets (CG04xx)
     Unenforced = "0401", "a grant the target cannot enforce, with --strict";
     TooManyOptions = "0402", "the bwrap argv exceeds bwrap's option limit";
+    // Import (CG051x)
+    ImportTodo = "0510", "an import TODO is not resolved";
+    ImportSource = "0511", "the import source cannot be read or has the wrong shape";
 }
 
 impl std::fmt::Display for Code {

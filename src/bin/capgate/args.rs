@@ -86,6 +86,9 @@ granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman or squid is missing.")]
     Exec(ExecArgs),
+    /// Import another tool's server description as a capgate.json, with a lossiness report.
+    #[command(after_help = crate::import::HELP)]
+    Import(crate::import::ImportArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> u8 {
         } => crate::exec::bridge::run(&listen, &connect, &command),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Explain { code } => explain(&code),
+        Command::Import(a) => crate::import::run(&a),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);
             0

@@ -6,6 +6,7 @@ mod args;
 mod audit;
 mod commands;
 mod exec;
+mod import;
 mod report;
 
 use clap::Parser;
