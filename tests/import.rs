@@ -310,7 +310,7 @@ fn never_wider_than_the_source() {
     assert!(!out.manifest_text().contains("\"cap\": \"net:"));
     assert!(out.report.todos.iter().any(|t| t.cap == "todo:decide:net"));
     // A sensitive path in a source becomes a TODO, not a sensitive=allow grant.
-    let th = r#"{"name":"x","read":["/etc"],"write":["/home/u/.ssh"]}"#;
+    let th = r#"{"name":"x","read":["/etc"],"write":["/home/u/.ssh"],"network":{"mode":"none"}}"#;
     let out = import::import(Format::Toolhive, th).unwrap();
     let text = out.manifest_text();
     assert!(

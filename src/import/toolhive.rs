@@ -142,7 +142,12 @@ fn profile(b: &mut Builder, p: &Node<'_>) -> Result<(), Diagnostic> {
         }
     }
     let Some(net) = p.get("network")? else {
-        b.note("the profile has no network block: no network (ToolHive renders a missing block as allow-all in squid; capgate does not)");
+        b.todo(
+            None,
+            "net.allow_all",
+            "the profile has no network block, which ToolHive's egress proxy renders as `http_access allow all`; capgate grants none until you decide: grant each host, `net:connect:*:*` for any public host and port (lint CG0350), or delete this entry for no network",
+            &["net:connect:<host>:443".to_string(), "net:connect:*:*".to_string()],
+        );
         return Ok(());
     };
     if let Some(mode) = opt_text(&net, "mode")? {

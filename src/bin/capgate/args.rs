@@ -51,7 +51,7 @@ Examples:
   capgate lock servers/ --output audit/capgate.lock
 
 The walk does not follow symlinks and skips .git, target, node_modules, bazel-*,
-tests/ui and tests/hostile. A capgate.params.json beside a manifest gives its params.
+tests/ui, tests/hostile and tests/import. A capgate.params.json beside a manifest gives its params.
 Check a tree against the lock with `capgate verify --lock capgate.lock`.")]
     Lock(LockArgs),
     /// Print an in-toto Statement (SLSA Provenance v1) for a compiled out-dir.
