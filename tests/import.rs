@@ -468,3 +468,31 @@ fn help_has_examples() {
     }
     assert!(s.contains("Examples:") && s.contains("CG0510"), "{s}");
 }
+
+/// Every example grant the report suggests (without a `<…>` blank to fill
+/// in) is a grant that compiles.
+#[test]
+fn suggested_grants_compile() {
+    for (format, dir) in samples() {
+        let text = fs::read_to_string(input_of(&dir)).unwrap();
+        let out = import::import(format, &text).unwrap();
+        let mut r = resolution(&dir);
+        for t in &out.report.todos {
+            let grants: Vec<Json> = t.suggest.iter().filter(|s| !s.contains('<')).map(Json::str).collect();
+            r.todos.insert(t.cap.clone(), grants);
+        }
+        let (resolved, _) = resolve(&out.manifest, &r);
+        capgate::compile(resolved.to_pretty().as_bytes(), &options(&r.params))
+            .unwrap_or_else(|d| panic!("{}: {d:?}", dir.display()));
+    }
+    // A directory the bundle never passes on the command line still gets a
+    // declared param, so its suggested grant compiles.
+    let m = r#"{"name":"x","version":"1","server":{"type":"node","mcp_config":{"command":"node","args":["${__dirname}/i.js"]}},
+               "user_config":{"out":{"type":"directory","title":"Output"}}}"#;
+    let out = import::import(Format::Mcpb, m).unwrap();
+    assert!(
+        out.report.params.contains_key("USER_CONFIG_OUT"),
+        "{:?}",
+        out.report.params
+    );
+}

@@ -8,7 +8,7 @@
 //! network, so that is a TODO.
 
 use super::source::{flag, opt_text, req_text, Node};
-use super::{net_unstated, param_name, Builder, Format, Imported};
+use super::{net_unstated, Builder, Format, Imported};
 use crate::diag::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -126,7 +126,11 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
     }
     for (key, u) in &ucs {
         if u.ty == "directory" || u.ty == "file" {
-            let p = format!("${{{}}}", param_name(&format!("user_config.{key}")));
+            // Declared even when no arg names it, so the suggested grants compile.
+            let p = b.param(
+                &format!("user_config.{key}"),
+                &format!("user_config.{key} ({}): {}", u.ty, u.title),
+            );
             if u.multiple {
                 b.lossy(
                     &format!("user_config.{key}.multiple"),
