@@ -528,6 +528,15 @@ mod tests {
     }
 
     #[test]
+    fn human_report_has_no_control_characters() {
+        let src = "{\"name\":\"x\\u001b[2J\",\"read\":[],\"\\u001b]0;evil\\u0007\":1,\"network\":{}}";
+        let out = import(Format::Toolhive, src).unwrap();
+        let h = out.report.to_human();
+        assert!(!h.chars().any(|c| c.is_control() && c != '\n'), "{h:?}");
+        assert!(h.contains("\\u{001b}"), "{h}");
+    }
+
+    #[test]
     fn invalid_grants_become_todos() {
         let mut b = Builder::new(Format::Toolhive, "x", "1");
         b.grant(None, "read[0]", "fs:read:/etc", "w");

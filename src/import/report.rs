@@ -160,7 +160,8 @@ impl Report {
             o.push_str(&self.ignored.iter().cloned().collect::<Vec<_>>().join(", "));
             o.push('\n');
         }
-        o
+        // Source text (names, keys) reaches a terminal: no control or format characters.
+        o.lines().map(|l| crate::json::printable(l) + "\n").collect()
     }
 }
 

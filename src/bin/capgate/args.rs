@@ -10,7 +10,8 @@ Examples:
   capgate compile servers/*/capgate.json --store .capgate-store/
   capgate key capgate.json --param PKG=/opt/mcp/pkg
   capgate verify capgate.json --golden-dir golden/
-  capgate explain CG0212";
+  capgate explain CG0212
+  capgate import mcpb manifest.json -o capgate.json";
 
 /// capgate: compile MCP server manifests into deterministic sandbox artifacts.
 #[derive(Parser, Debug)]
