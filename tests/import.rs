@@ -496,3 +496,46 @@ fn suggested_grants_compile() {
         out.report.params
     );
 }
+
+mod no_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn inputs() -> Vec<(Format, String)> {
+        samples()
+            .into_iter()
+            .map(|(f, d)| (f, fs::read_to_string(input_of(&d)).unwrap()))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// A sample cut short, or with one character replaced, is imported
+        /// or rejected with CG0511, never a panic; whatever is imported is
+        /// still valid JSON.
+        #[test]
+        fn mutated_samples(pick in 0usize..64, cut in 0usize..4096, at in 0usize..4096, c in any::<char>()) {
+            let all = inputs();
+            let (f, text) = &all[pick % all.len()];
+            let mut s: String = text.chars().take(cut % (text.chars().count() + 1)).collect();
+            if at % 2 == 0 {
+                s = text.clone();
+                let n = s.chars().count();
+                s = s.chars().enumerate().map(|(i, x)| if i == at % n.max(1) { c } else { x }).collect();
+            }
+            match import::import(*f, &s) {
+                Ok(out) => {
+                    json::parse(&out.manifest_text()).expect("manifest is JSON");
+                    json::parse(&out.report.to_json()).expect("report is JSON");
+                }
+                Err(ds) => prop_assert!(ds.iter().all(|d| d.code == Code::ImportSource), "{ds:?}"),
+            }
+        }
+
+        #[test]
+        fn arbitrary_text(s in "\\PC{0,200}", f in 0usize..5) {
+            let _ = import::import(Format::ALL[f], &s);
+        }
+    }
+}

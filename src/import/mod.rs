@@ -483,7 +483,7 @@ pub(crate) fn image_version(image: Option<&str>, who: &str) -> (String, String) 
     let v = image.and_then(|i| {
         let last = i.rsplit('/').next().unwrap_or(i);
         if let Some((_, d)) = i.split_once("@sha256:") {
-            Some(format!("sha256-{}", &d[..d.len().min(12)]))
+            Some(format!("sha256-{}", d.chars().take(12).collect::<String>()))
         } else {
             last.split_once(':').map(|(_, t)| t.to_string())
         }
