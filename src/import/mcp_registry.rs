@@ -255,6 +255,13 @@ fn env_var(b: &mut Builder, e: &Node<'_>) -> Result<(), Diagnostic> {
             &format!("env:inject:{name}"),
             "a secret the registry marks isSecret; its value comes from the launcher's environment",
         );
+        if let Some(v) = &value {
+            b.lossy(
+                &format!("{}.value", e.path()),
+                v,
+                "a secret's value template is not applied: the launcher's environment supplies the whole value",
+            );
+        }
     } else if let Some(v) = value {
         let v = templated(b, &v, e.path());
         b.grant(

@@ -103,7 +103,11 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
                 Some(v) => argv.push(v),
                 // `--token ${user_config.token}`: the flag goes with its value.
                 None if argv.len() > 1 && argv.last().is_some_and(|p| p.starts_with('-') && !p.contains('=')) => {
-                    argv.pop();
+                    let flag = argv.pop().unwrap_or_default();
+                    b.note(&format!(
+                        "{}: the flag `{flag}` before it was left out with its value",
+                        a.path()
+                    ));
                 }
                 None => {}
             }
@@ -242,18 +246,26 @@ fn subst_arg(b: &mut Builder, s: &str, field: &str, ucs: &BTreeMap<String, UserC
 }
 
 fn env_entry(b: &mut Builder, name: &str, value: &str, field: &str, ucs: &BTreeMap<String, UserConfig>) {
-    if let Some(key) = value.strip_prefix("${user_config.").and_then(|r| r.strip_suffix('}')) {
-        if ucs.get(key).is_some_and(|u| u.sensitive) {
-            b.grant(
-                None,
+    let secret = ucs
+        .iter()
+        .find(|(k, u)| u.sensitive && value.contains(&format!("${{user_config.{k}}}")));
+    if let Some((key, _)) = secret {
+        b.grant(
+            None,
+            field,
+            &format!("env:inject:{name}"),
+            &format!(
+                "a secret (sensitive user_config.{key}); its value comes from the launcher's environment as {name}"
+            ),
+        );
+        if value != format!("${{user_config.{key}}}") {
+            b.lossy(
                 field,
-                &format!("env:inject:{name}"),
-                &format!(
-                    "a secret (sensitive user_config.{key}); its value comes from the launcher's environment as {name}"
-                ),
+                value,
+                &format!("the bundle builds {name} around a secret; capgate passes the whole value from the launcher's environment"),
             );
-            return;
         }
+        return;
     }
     if let Some(v) = subst_arg(b, value, field, ucs) {
         b.grant(None, field, &format!("env:set:{name}={v}"), "a value the bundle sets");
