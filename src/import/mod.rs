@@ -1,7 +1,7 @@
 //! `capgate import`: other tools' server descriptions → a grammar-1
 //! `capgate.json` plus a lossiness report.
 //!
-//! Every format lives in its own file and fills a [`Builder`]. Two rules hold
+//! Every format lives in its own file and fills a `Builder`. Two rules hold
 //! for all of them:
 //!
 //! - **Never wider than the source.** A grant is emitted only where the source
@@ -25,7 +25,6 @@ mod toolhive;
 mod yaml;
 
 pub use report::{Loss, Report, Todo};
-pub use source::Node;
 
 use crate::diag::{Code, Diagnostic, Span};
 use crate::json::Json;
@@ -143,7 +142,7 @@ pub fn import(format: Format, text: &str) -> Result<Imported, Vec<Diagnostic>> {
                 .collect::<Vec<_>>()
         })?,
     };
-    let root = Node::root(&root);
+    let root = source::Node::root(&root);
     match format {
         Format::McpRegistry => mcp_registry::import(root),
         Format::Mcpb => mcpb::import(root),
