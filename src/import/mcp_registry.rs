@@ -17,11 +17,7 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
     for k in root.keys() {
         match k.as_str() {
             "name" | "version" | "packages" | "remotes" => {}
-            "_meta" => b.lossy(
-                "_meta",
-                "publisher-provided metadata",
-                "not read; for ToolHive permissions stored there, import the entry with `capgate import toolhive`",
-            ),
+            "_meta" => {}
             other => b.ignored(other),
         }
     }
@@ -53,7 +49,33 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
         );
     }
     package(&mut b, pkg)?;
-    net_unstated(&mut b, "The MCP Registry entry");
+    match toolhive_permissions(&root)? {
+        Some(entry) => {
+            b.note(&format!(
+                "the publisher-provided ToolHive entry ({}) gives the filesystem and network grants and the tools",
+                entry.path()
+            ));
+            if let Some(perm) = entry.get("permissions")? {
+                super::toolhive::profile(&mut b, &perm)?;
+            }
+            if let Some(tools) = entry.get("tools")? {
+                for t in tools.items()? {
+                    let n = t.text()?;
+                    b.tool(t.path(), &n, None);
+                }
+            }
+        }
+        None => {
+            if root.get("_meta")?.is_some() {
+                b.lossy(
+                    "_meta",
+                    "publisher-provided metadata",
+                    "holds no ToolHive permissions; not read",
+                );
+            }
+            net_unstated(&mut b, "The MCP Registry entry");
+        }
+    }
     Ok(b.finish())
 }
 
@@ -291,4 +313,31 @@ fn env_var(b: &mut Builder, e: &Node<'_>) -> Result<(), Diagnostic> {
         ));
     }
     Ok(())
+}
+
+/// The ToolHive entry (with a permission profile) stored in the registry entry's
+/// `_meta["io.modelcontextprotocol.registry/publisher-provided"]["io.github.stacklok"][<image>]`.
+fn toolhive_permissions<'a>(root: &Node<'a>) -> Result<Option<Node<'a>>, Diagnostic> {
+    let Some(meta) = root.get("_meta")? else {
+        return Ok(None);
+    };
+    let Some(pp) = meta.get("io.modelcontextprotocol.registry/publisher-provided")? else {
+        return Ok(None);
+    };
+    let Some(st) = pp.get("io.github.stacklok")? else {
+        return Ok(None);
+    };
+    let mut found = Vec::new();
+    for (_, entry) in st.members()? {
+        if entry.get("permissions")?.is_some() {
+            found.push(entry);
+        }
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        n => Err(st
+            .error(format!("{n} ToolHive entries carry permissions; capgate imports one"))
+            .hint("keep the entry of the package you import")),
+    }
 }

@@ -114,7 +114,7 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
     Ok(b.finish())
 }
 
-fn profile(b: &mut Builder, p: &Node<'_>) -> Result<(), Diagnostic> {
+pub(super) fn profile(b: &mut Builder, p: &Node<'_>) -> Result<(), Diagnostic> {
     for k in p.keys() {
         if !matches!(k.as_str(), "name" | "read" | "write" | "network" | "privileged") {
             b.lossy(
