@@ -41,6 +41,7 @@ mod compile;
 pub mod diag;
 pub mod diff;
 pub mod emit;
+pub mod import;
 pub mod json;
 pub mod key;
 pub mod manifest;

@@ -11,9 +11,11 @@ use std::path::PathBuf;
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// Every schema that ships, and the JSON output it describes (None: the manifest).
+/// Every schema that ships, and the JSON output it describes (None: the manifest,
+/// or an output checked by its own test below).
 const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.schema.json", None),
+    ("capgate.import-report.schema.json", None),
     ("capgate.index.schema.json", Some("index.json")),
     ("capgate.policy.schema.json", Some("policy.json")),
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
@@ -428,4 +430,36 @@ fn diff_json_matches_its_schema() {
     let mut errs = Vec::new();
     check(&schema, &schema, &parse(bad, "bad"), "bad", &mut errs);
     assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+/// Every golden `capgate import --format json` report matches its schema.
+#[test]
+fn import_reports_match_their_schema() {
+    let schema = load("capgate.import-report.schema.json");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("import");
+    let mut n = 0;
+    for format in std::fs::read_dir(&root).unwrap() {
+        let format = format.unwrap().path();
+        if !format.is_dir() {
+            continue;
+        }
+        for sample in std::fs::read_dir(&format).unwrap() {
+            let report = sample.unwrap().path().join("report.json");
+            let Ok(text) = std::fs::read_to_string(&report) else {
+                continue;
+            };
+            let doc = parse(&text, &report.display().to_string());
+            assert_eq!(
+                keys(&doc),
+                keys(get(&schema, "properties").unwrap()),
+                "{}",
+                report.display()
+            );
+            let mut errs = Vec::new();
+            check(&schema, &schema, &doc, &report.display().to_string(), &mut errs);
+            assert!(errs.is_empty(), "{errs:#?}");
+            n += 1;
+        }
+    }
+    assert!(n >= 15, "only {n} import reports checked");
 }

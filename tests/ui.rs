@@ -198,6 +198,14 @@ fn every_code_has_doc_and_ui_case() {
             all_stderr.push_str(&String::from_utf8_lossy(&bytes));
         }
     }
+    // Codes only `capgate import` reports have their cases in tests/import/errors.
+    let import_errors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import/errors");
+    for e in fs::read_dir(import_errors).expect("tests/import/errors exists") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "stderr") {
+            all_stderr.push_str(&fs::read_to_string(&p).expect("readable"));
+        }
+    }
     let mut problems = Vec::new();
     for code in capgate::diag::ALL_CODES {
         let c = code.as_str();

@@ -265,6 +265,9 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
     let Some(kind_end) = kind_end else {
         return Err(malformed(src, "capability has no `:`"));
     };
+    if kind == crate::import::TODO_KIND {
+        return Err(crate::import::todo_diagnostic(src.text, src.span(0, text.len())));
+    }
     if !KINDS.contains(&kind) {
         let mut d = Diagnostic::error(
             Code::UnknownKind,

@@ -12,7 +12,8 @@ Examples:
   capgate verify capgate.json --golden-dir golden/
   capgate diff git:origin/main:capgate.json capgate.json --fail-on widen
   capgate review capgate.json --fail-on high --format sarif
-  capgate explain CG0212";
+  capgate explain CG0212
+  capgate import mcpb manifest.json -o capgate.json";
 
 /// capgate: compile MCP server manifests into deterministic sandbox artifacts.
 #[derive(Parser, Debug)]
@@ -53,7 +54,7 @@ Examples:
   capgate lock servers/ --output audit/capgate.lock
 
 The walk does not follow symlinks and skips .git, target, node_modules, bazel-*,
-tests/ui and tests/hostile. A capgate.params.json beside a manifest gives its params.
+tests/ui, tests/hostile and tests/import. A capgate.params.json beside a manifest gives its params.
 Check a tree against the lock with `capgate verify --lock capgate.lock`.")]
     Lock(LockArgs),
     /// Print an in-toto Statement (SLSA Provenance v1) for a compiled out-dir.
@@ -107,6 +108,9 @@ bwrap, podman or squid is missing.")]
     /// Print the permission delta between two manifests, out-dirs or git revisions.
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Import another tool's server description as a capgate.json, with a lossiness report.
+    #[command(after_help = crate::import::HELP)]
+    Import(crate::import::ImportArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {

@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
         Command::Review(a) => crate::review::run(a),
         Command::Explain { code } => explain(&code),
+        Command::Import(a) => crate::import::run(&a),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);
             0

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod diff;
 mod exec;
+mod import;
 mod report;
 mod review;
 
