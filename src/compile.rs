@@ -86,6 +86,32 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
             .collect();
         parts.into_iter().collect::<Option<Vec<String>>>()
     });
+    // Substituted text is validated like literal text: the program a param
+    // names is checked as the manifest parser checks a literal one.
+    if let (Some(first), Some(lit)) = (
+        command.as_ref().and_then(|c| c.first()),
+        m.command.as_ref().and_then(|c| c.first()),
+    ) {
+        if first.is_empty() {
+            diags.push(
+                Diagnostic::error(Code::EmptyValue, "`command[0]` is empty after params")
+                    .at(lit.span)
+                    .hint("give the param a program path, such as /usr/bin/node"),
+            );
+        } else if first.starts_with('-') {
+            diags.push(
+                Diagnostic::error(
+                    Code::BadCommand,
+                    format!(
+                        "the program in `command` starts with `-` (`{}` after params)",
+                        crate::json::printable(first)
+                    ),
+                )
+                .at(lit.span)
+                .hint("the first element is the program to run, such as /usr/bin/node"),
+            );
+        }
+    }
 
     let mut grants = Vec::new();
     let mut server_caps = BTreeSet::new();
