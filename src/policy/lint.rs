@@ -123,7 +123,19 @@ fn looks_secret(name: &str) -> bool {
 fn broad_block(h: &Host) -> bool {
     match h {
         Host::Cidr(std::net::IpAddr::V4(_), l) => *l < 8,
-        Host::Cidr(std::net::IpAddr::V6(_), l) => *l < 16,
+        Host::Cidr(std::net::IpAddr::V6(a), l) => {
+            if *l < 16 {
+                return true;
+            }
+            // squid reads v4-mapped IPv6 (::ffff:0:0/96) as IPv4: a block that
+            // holds all of it reaches every IPv4 address, and a mapped block
+            // is as broad as the IPv4 block it maps.
+            let mapped = u128::from(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
+            let a = u128::from(*a);
+            let prefix = |x: u128, len: u8| x >> (128 - u32::from(len));
+            (*l <= 96 && prefix(a, *l) == prefix(mapped, *l))
+                || (*l >= 96 && prefix(a, 96) == prefix(mapped, 96) && *l - 96 < 8)
+        }
         _ => false,
     }
 }
