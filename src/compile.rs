@@ -126,6 +126,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                 else {
                     continue;
                 };
+                let by_params = *text != t.text;
                 // Grammar 0.0 quoted scopes that held colons (`"unix:/x.sock"`,
                 // `"::1"`); the quotes carry no meaning once the scope is the rest.
                 let text = match m.grammar {
@@ -156,8 +157,11 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                         });
                     }
                     Err(mut d) => {
-                        if substituted {
+                        if by_params {
                             d.message = format!("{} (in `{}` after params)", d.message, crate::json::printable(&text));
+                        } else if substituted {
+                            d.message =
+                                format!("{} (in `{}` without quotes)", d.message, crate::json::printable(&text));
                         }
                         diags.push(d)
                     }
