@@ -52,7 +52,7 @@ impl fmt::Display for Violation {
 /// contained. Artifacts that are absent (a target not compiled) are skipped.
 pub fn check(policy: &Policy, artifacts: &[Artifact]) -> Vec<Violation> {
     let mut c = Checker {
-        d: Declared::new(policy, artifacts),
+        d: Declared::new(policy, artifacts, true),
         p: policy,
         out: Vec::new(),
     };
@@ -64,7 +64,15 @@ pub fn check(policy: &Policy, artifacts: &[Artifact]) -> Vec<Violation> {
         _ => c.v("bwrap", "bwrap/", "argv.json and args0 must be written together"),
     }
     if let Some(a) = get("docker/argv.json") {
-        c.docker(a);
+        // With an image the container's base view is the image's, not the
+        // profile's host baseline.
+        if policy.image.is_some() {
+            let d = std::mem::replace(&mut c.d, Declared::new(policy, artifacts, false));
+            c.docker(a);
+            c.d = d;
+        } else {
+            c.docker(a);
+        }
     }
     if let Some(a) = get("egress/squid.conf") {
         c.squid(&text(a));
@@ -120,7 +128,9 @@ const PROXY_ENV: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_p
 const PROXY_URL: &str = "http://127.0.0.1:3128";
 
 impl Declared {
-    fn new(p: &Policy, artifacts: &[Artifact]) -> Declared {
+    /// `baseline`: count the profile's baseline (false for a container
+    /// image, which brings its own base view instead).
+    fn new(p: &Policy, artifacts: &[Artifact], with_baseline: bool) -> Declared {
         let mut d = Declared {
             paths: Vec::new(),
             net: Vec::new(),
@@ -131,7 +141,12 @@ impl Declared {
             fs_without_exec: Vec::new(),
             exec: Vec::new(),
         };
-        for b in baseline(p, artifacts) {
+        let base = if with_baseline {
+            baseline(p, artifacts)
+        } else {
+            Vec::new()
+        };
+        for b in base {
             d.paths.push(PathGrant {
                 path: b,
                 write: false,

@@ -466,6 +466,21 @@ impl Artifacts {
                 }
                 Ok(())
             }
+            ["docker-volume", path, mode] => {
+                let v = self.volumes();
+                if v.iter().any(|(s, d, m)| s == path && d == path && m == mode) {
+                    Ok(())
+                } else {
+                    Err(format!("docker volumes {v:?}"))
+                }
+            }
+            ["no-docker-volume", path] => {
+                if self.volumes().iter().any(|(s, d, _)| s == path || d == path) {
+                    Err("bound".into())
+                } else {
+                    Ok(())
+                }
+            }
             ["no-bind", path] => {
                 let hit = self.bwrap_binds().iter().any(|(s, d, _)| s == path || d == path)
                     || self.volumes().iter().any(|(s, d, _)| s == path || d == path);
