@@ -191,10 +191,10 @@ fn combinations_of_tricky_grants_are_contained() {
         }
     };
     for (h, head) in HEADS.iter().enumerate() {
-        for i in 0..POOL.len() {
-            for j in i..POOL.len() {
+        for (i, a) in POOL.iter().enumerate() {
+            for (j, b) in POOL.iter().enumerate().skip(i) {
                 if h == 0 || (i + j) % 3 == h % 3 {
-                    check(head, &[POOL[i], POOL[j]]);
+                    check(head, &[a, b]);
                 }
             }
         }
