@@ -162,6 +162,17 @@ const POOL: &[&str] = &[
     "exec:spawn:git",
     "exec:spawn:/srv/bin/tool?nestedSandbox=true",
     "assert:require:no-telemetry",
+    "fs:read,write:/usr/**?sensitive=allow",
+    "fs:read:/usr/share/zoneinfo/**",
+    "fs:read,write:/run/dbus/**?sensitive=allow",
+    "ipc:connect:unix:/usr/local/app.sock",
+    "fs:read,write:/srv/a/app.sock",
+    "fs:read,write:/nix/**?sensitive=allow",
+    "net:connect:*:*?private=allow",
+    "net:connect:[::ffff:0:0/96]:443",
+    "net:connect:0.0.0.0/0:443",
+    "net:connect:*.example.org:*?private=allow",
+    "net:connect:[::1]:9000",
 ];
 
 const HEADS: &[&str] = &[
