@@ -554,8 +554,8 @@ impl Checker<'_> {
                 | "--as-pid-1"
                 | "--share-net" => 0,
                 "--hostname" | "--chdir" | "--cap-drop" | "--proc" | "--dev" | "--tmpfs" | "--dir" | "--unsetenv"
-                | "--remount-ro" | "--mqueue" | "--perms" | "--size" => 1,
-                "--setenv" | "--symlink" | "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try" | "--chmod" => 2,
+                | "--remount-ro" | "--mqueue" => 1,
+                "--setenv" | "--symlink" | "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try" => 2,
                 "--dev-bind" | "--dev-bind-try" => {
                     self.v(T, o, "--dev-bind exposes host devices");
                     2
@@ -934,6 +934,10 @@ impl Checker<'_> {
                 continue;
             }
             self.placeholder(T, l);
+            if l.contains(';') && !l.starts_with("type ") {
+                self.v(T, l, "one statement per line (`;` starts another)");
+                continue;
+            }
             let ctx = stack.last().cloned().unwrap_or_default();
             if l == "}" {
                 if stack.pop().is_none() {
@@ -964,6 +968,9 @@ impl Checker<'_> {
                     let name = &s[4..];
                     if let Some(el) = l.strip_prefix("elements = {").and_then(|r| r.strip_suffix('}')) {
                         let el: Vec<String> = el.split(',').map(|x| x.trim().to_string()).collect();
+                        if let Some(bad) = el.iter().find(|x| Cidr::parse(x).is_none()) {
+                            self.v(T, l, format!("set element `{bad}` is not an address or CIDR block"));
+                        }
                         if name.starts_with("name_") {
                             self.v(T, l, "name sets are filled at launch, never compiled in");
                         }
@@ -988,7 +995,8 @@ impl Checker<'_> {
                         | "drop" => {}
                         "ip daddr @special_v4 reject" => special_seen.0 = true,
                         "ip6 daddr @special_v6 reject" => special_seen.1 = true,
-                        _ if l.ends_with(" reject") || l.ends_with(" drop") => {}
+                        _ if (l.ends_with(" reject") || l.ends_with(" drop"))
+                            && !l.split_whitespace().any(|w| NFT_VERDICTS.contains(&w)) => {}
                         _ => self.nft_accept(l, &pins, special_seen),
                     }
                 }
@@ -1197,6 +1205,24 @@ impl Checker<'_> {
 
 // ---------------------------------------------------------------------------
 // Addresses and ports (own parsers, no shared code with the lowering)
+
+/// nftables words that pass a packet on or elsewhere (never in a reject rule).
+const NFT_VERDICTS: &[&str] = &[
+    "accept",
+    "jump",
+    "goto",
+    "queue",
+    "continue",
+    "return",
+    "dup",
+    "fwd",
+    "snat",
+    "dnat",
+    "masquerade",
+    "redirect",
+    "tproxy",
+    "notrack",
+];
 
 /// Special ranges every artifact must deny to name-based rules.
 const MUST_V4: &[&str] = &[
