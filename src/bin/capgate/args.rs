@@ -113,7 +113,7 @@ bwrap, podman or squid is missing.")]
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Compile only these targets (repeatable; default: all).
+    /// Compile only these targets (repeatable; default: bwrap, docker, egress; oci is opt-in).
     #[arg(long = "target", value_enum)]
     pub targets: Vec<TargetArg>,
     /// A param value, NAME=VALUE (repeatable).
@@ -249,6 +249,8 @@ pub enum TargetArg {
     Bwrap,
     Docker,
     Egress,
+    /// OCI runtime-spec config.json for runc (opt-in: not a default target)
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

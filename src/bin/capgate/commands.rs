@@ -88,6 +88,7 @@ pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options
             TargetArg::Bwrap => Target::Bwrap,
             TargetArg::Docker => Target::Docker,
             TargetArg::Egress => Target::Egress,
+            TargetArg::Oci => Target::Oci,
         })
         .collect();
     Ok(Options {
