@@ -18,6 +18,7 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.policy.schema.json", Some("policy.json")),
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
     ("capgate.docker.schema.json", Some("docker/argv.json")),
+    ("capgate.oci.schema.json", Some("oci/config.json")),
 ];
 
 /// The keys the manifest parser accepts (besides `x-*`).
@@ -347,6 +348,7 @@ fn output_files_match_their_schemas() {
     for (name, text, params) in manifests() {
         let opts = Options {
             params,
+            targets: capgate::Target::ALL.into_iter().collect(),
             ..Options::default()
         };
         let out = compile(text.as_bytes(), &opts).unwrap_or_else(|d| panic!("{name} does not compile: {d:?}"));
