@@ -17,6 +17,7 @@ use crate::policy::{Policy, Widening};
 use std::collections::BTreeMap;
 
 pub use bwrap::{BIND_FLAGS as BWRAP_BIND_FLAGS, MAX_BWRAP_OPTIONS};
+pub use oci::ROOTFS as OCI_ROOTFS;
 
 /// Where the launcher binds the egress proxy socket inside the sandbox.
 pub const PROXY_SOCKET: &str = "/run/capgate/proxy.sock";

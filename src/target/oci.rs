@@ -315,6 +315,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     w.key("launcher");
     policy::write_grant_notes(&mut w, &env.launcher);
     w.key("notes").strs(&env.notes);
+    w.key("optional_mounts")
+        .strs(mounts.iter().filter(|m| m.optional).map(|m| m.dest.as_str()));
     w.key("unenforced");
     policy::write_grant_notes(&mut w, &env.unenforced);
     w.key("widened");

@@ -77,6 +77,7 @@ Examples:
   capgate exec examples/time/capgate.json --params-file examples/time/capgate.params.json
   capgate exec out/ --target docker                  # podman with the docker flags
   capgate exec out/ --dry-run                        # print what would run (secrets redacted)
+  capgate exec capgate.json --target oci             # runc, bundle built in a private dir (root)
 
 Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
@@ -92,6 +93,9 @@ bwrap, podman or squid is missing.")]
         /// Container name.
         #[arg(long)]
         name: String,
+        /// The container is runc's (`runc delete --force`), not podman's.
+        #[arg(long)]
+        runc: bool,
         /// Global podman options.
         #[arg(last = true)]
         globals: Vec<String>,
@@ -242,6 +246,8 @@ pub struct ExecArgs {
 pub enum ExecTarget {
     Bwrap,
     Docker,
+    /// rootful runc with a bundle built from oci/config.json
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

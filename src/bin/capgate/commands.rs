@@ -20,7 +20,7 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
-        Command::Reap { name, globals } => crate::exec::reap(&name, &globals),
+        Command::Reap { name, globals, runc } => crate::exec::reap(&name, &globals, runc),
         Command::Bridge {
             listen,
             connect,
