@@ -96,6 +96,9 @@ bwrap, podman or squid is missing.")]
         /// The container is runc's (`runc delete --force`), not podman's.
         #[arg(long)]
         runc: bool,
+        /// A directory to remove afterwards (runc's bundle, which holds passed env values).
+        #[arg(long, value_name = "DIR")]
+        remove: Option<PathBuf>,
         /// Global podman options.
         #[arg(last = true)]
         globals: Vec<String>,

@@ -20,7 +20,12 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
-        Command::Reap { name, globals, runc } => crate::exec::reap(&name, &globals, runc),
+        Command::Reap {
+            name,
+            globals,
+            runc,
+            remove,
+        } => crate::exec::reap(&name, &globals, runc, remove.as_deref()),
         Command::Bridge {
             listen,
             connect,

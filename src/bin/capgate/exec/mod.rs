@@ -634,16 +634,20 @@ fn start_reaper_with(flags: &[String], name: &str, globals: &[String]) -> Result
 
 /// `capgate reap`: wait for stdin to close (the launcher is gone), then
 /// remove the container.
-pub fn reap(name: &str, globals: &[String], runc: bool) -> u8 {
+pub fn reap(name: &str, globals: &[String], runc: bool, remove: Option<&Path>) -> u8 {
     use std::io::Read;
     let mut buf = [0u8; 64];
     while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
     if runc {
-        return match process::which("runc") {
+        let code = match process::which("runc") {
             Some(r) if oci::delete(&r, globals, name) => 0,
             Some(_) => 125,
             None => 127,
         };
+        if let Some(dir) = remove {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return code;
     }
     let Some(podman) = process::which("podman") else {
         return 127;

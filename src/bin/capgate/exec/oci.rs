@@ -169,6 +169,18 @@ pub(super) fn run(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, 
     } else {
         None
     };
+    // An init as pid 1 (as podman's --init), so a forwarded SIGTERM reaches
+    // the server: pid 1 ignores signals it has no handler for.
+    match std::fs::canonicalize(super::PODMAN_INIT) {
+        Ok(init) => {
+            keep.push(bind_mount(&init, INIT_BIN, "ro"));
+            full_cmd = [INIT_BIN.to_string(), "--".to_string()].into_iter().chain(full_cmd).collect();
+        }
+        Err(_) => eprintln!(
+            "capgate exec: warning: no catatonit ({}); the server runs as pid 1 and ignores SIGTERM unless it handles it",
+            super::PODMAN_INIT
+        ),
+    }
     config.insert("mounts".into(), Json::Array(keep));
     obj_mut(&mut config, "process")?.insert("args".into(), Json::strs(&full_cmd));
 
@@ -197,7 +209,14 @@ pub(super) fn run(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, 
     }
 
     let globals = ["--root".to_string(), RUNC_ROOT.to_string()];
-    let _reaper = super::start_reaper_with(&["--runc".to_string()], &name, &globals)?;
+    // If this launcher is SIGKILLed, the reaper deletes the container and
+    // the bundle (whose config holds the passed env values).
+    let reap_flags = [
+        "--runc".to_string(),
+        "--remove".to_string(),
+        rundir.display().to_string(),
+    ];
+    let _reaper = super::start_reaper_with(&reap_flags, &name, &globals)?;
     let mut c = Command::new(&runc);
     c.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -215,6 +234,9 @@ pub(super) fn run(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, 
     drop(proxy);
     code
 }
+
+/// In-sandbox path of the bound init (catatonit).
+const INIT_BIN: &str = "/run/capgate/init";
 
 /// runc's state directory for capgate's containers.
 const RUNC_ROOT: &str = "/run/runc";
