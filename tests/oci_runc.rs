@@ -355,3 +355,90 @@ fn runc_applies_the_memory_limit() {
         "{code:?} {stdout} {stderr}"
     );
 }
+
+/// `capgate exec --target oci`: inject/read values reach the server through
+/// the launcher's private bundle copy only, other host variables do not, and
+/// the bundle is gone after the run.
+#[test]
+fn exec_passes_secrets_only_through_its_private_bundle() {
+    let Some(_) = ready() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let m = t.path().join("m.json");
+    let script = "import os; print('|'.join(os.environ.get(k, '-') for k in ['CAPGATE_OCI_SECRET', 'CAPGATE_OCI_READ', 'CAPGATE_OCI_CANARY', 'MODE']), flush=True)";
+    let cmd = Json::strs(["/usr/bin/python3", "-c", script]).to_compact();
+    std::fs::write(
+        &m,
+        format!(
+            r#"{{"grammar":"1","name":"s","version":"1","command":{cmd},"capabilities":["env:inject:CAPGATE_OCI_SECRET","env:read:CAPGATE_OCI_READ","env:set:MODE=fixed"]}}"#
+        ),
+    )
+    .unwrap();
+    let secret = format!("oci-secret-{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_capgate"))
+        .arg("exec")
+        .arg(&m)
+        .args(["--target", "oci"])
+        .env("CAPGATE_OCI_SECRET", &secret)
+        .env("CAPGATE_OCI_READ", "read-value")
+        .env("CAPGATE_OCI_CANARY", "must-not-pass")
+        .env("MODE", "host-mode")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        format!("{secret}|read-value|-|fixed"),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // The launcher's runtime dir (and with it the bundle) is removed.
+    let me = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            // capgate exec's runtime dirs: capgate-<pid>-<n>
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("capgate-")
+                .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+        })
+        .filter(|e| walk_contains(&e.path(), secret.as_bytes()))
+        .map(|e| e.path())
+        .collect::<Vec<_>>();
+    assert!(me.is_empty(), "the secret is left in {me:?}");
+    assert!(!walk_contains(Path::new("/run/runc"), secret.as_bytes()));
+
+    // A missing inject value is refused before anything runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_capgate"))
+        .arg("exec")
+        .arg(&m)
+        .args(["--target", "oci"])
+        .env_remove("CAPGATE_OCI_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CAPGATE_OCI_SECRET"));
+}
+
+/// Whether any regular file under `dir` (not following symlinks, small
+/// files only) contains `needle`.
+fn walk_contains(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            if walk_contains(&e.path(), needle) {
+                return true;
+            }
+        } else if ft.is_file() && e.metadata().map(|m| m.len() < 1 << 20).unwrap_or(false) {
+            if let Ok(b) = std::fs::read(e.path()) {
+                if b.windows(needle.len()).any(|w| w == needle) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}

@@ -68,6 +68,13 @@ pub(super) fn run(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, 
         ));
     }
     let runc = super::runtime("runc", "runc")?;
+    if let Ok(policy) = loaded.object("policy.json") {
+        if let Some(Json::Str(image)) = policy.get("image") {
+            eprintln!(
+                "capgate exec: warning: --target oci does not pull or unpack images; {image} is ignored and the rootfs is empty (the profile's binds provide the runtime)"
+            );
+        }
+    }
     let optional: Vec<String> = artifacts::strings(&envelope, "optional_mounts");
 
     // Mounts: resolve capgate-owned symlinked sources, drop absent optional
