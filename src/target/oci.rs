@@ -415,8 +415,10 @@ fn write_linux(w: &mut Writer, p: &Policy, nested: bool) {
     w.end();
     w.end();
     if let Some(Limit::Memory(b)) = p.limits.get("memory") {
+        // swap = limit: memory plus swap may not exceed the grant (no swap on top).
         w.key("memory").begin_object();
         w.key("limit").int(*b as i64);
+        w.key("swap").int(*b as i64);
         w.end();
     }
     if let Some(Limit::Pids(n)) = p.limits.get("pids") {
