@@ -171,9 +171,13 @@ fn special(dest: &str, kind: &'static str, options: &[&'static str]) -> Mount {
     }
 }
 
-/// All mounts, parent-then-child; one bind per destination (writable if
-/// any is, optional only if all are).
+/// All mounts, parent-then-child; one mount per destination (a bind
+/// replaces a special mount; binds merge: writable if any is, optional only
+/// if all are).
 fn order_mounts(mut mounts: Vec<Mount>) -> Vec<Mount> {
+    // A grant of exactly /dev, /proc or /tmp replaces capgate's own mount there.
+    let bound: std::collections::BTreeSet<String> = mounts.iter().filter(|m| m.bind).map(|m| m.dest.clone()).collect();
+    mounts.retain(|m| m.bind || !bound.contains(&m.dest));
     // Stable: at one destination a special mount keeps its place before a bind.
     mounts.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest).then_with(|| a.bind.cmp(&b.bind)));
     mounts.dedup_by(|later, kept| {
