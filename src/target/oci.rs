@@ -178,8 +178,7 @@ fn order_mounts(mut mounts: Vec<Mount>) -> Vec<Mount> {
     // A grant of exactly /dev, /proc or /tmp replaces capgate's own mount there.
     let bound: std::collections::BTreeSet<String> = mounts.iter().filter(|m| m.bind).map(|m| m.dest.clone()).collect();
     mounts.retain(|m| m.bind || !bound.contains(&m.dest));
-    // Stable: at one destination a special mount keeps its place before a bind.
-    mounts.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest).then_with(|| a.bind.cmp(&b.bind)));
+    mounts.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest));
     mounts.dedup_by(|later, kept| {
         if later.dest != kept.dest || !later.bind || !kept.bind {
             return false;
@@ -241,6 +240,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
 
     // Honesty fields.
     common_gaps(p, &mut env, "oci");
+    if let Some(l @ Limit::Tmpfs(_)) = p.limits.get("tmpfs") {
+        if p.effective_binds().any(|b| b.path == "/tmp") {
+            env.unenforced(
+                &l.to_string(),
+                "a grant binds the host's /tmp, so there is no private tmpfs to size",
+            );
+        }
+    }
     let nested = p.nested_sandbox();
     for g in p.grants.values() {
         match &g.cap {
