@@ -70,7 +70,7 @@ The subjects are index.json and every file it lists; the out-dir must match inde
     },
     /// Print the manifest's JSON Schema.
     Schema,
-    /// Run an MCP server under its compiled sandbox (bwrap or podman), no daemon.
+    /// Run an MCP server under its compiled sandbox (bwrap, podman or runc), no daemon.
     #[command(after_help = "\
 Examples:
   capgate exec out/ -- --extra-server-arg            # an out-dir from capgate compile
@@ -85,7 +85,7 @@ reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
 Started as root, the sandbox runs as --user (default 65534:65534). With egress
 granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
-bwrap, podman or squid is missing.")]
+bwrap, podman, runc or squid is missing.")]
     Exec(ExecArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
