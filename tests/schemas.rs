@@ -21,6 +21,7 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
     ("capgate.docker.schema.json", Some("docker/argv.json")),
     ("capgate.diff.schema.json", Some(DIFF_OUTPUT)),
+    ("capgate.oci.schema.json", Some("oci/config.json")),
 ];
 
 /// Not a compiled file: what `capgate diff --format json` prints.
@@ -353,6 +354,7 @@ fn output_files_match_their_schemas() {
     for (name, text, params) in manifests() {
         let opts = Options {
             params,
+            targets: capgate::Target::ALL.into_iter().collect(),
             ..Options::default()
         };
         let out = compile(text.as_bytes(), &opts).unwrap_or_else(|d| panic!("{name} does not compile: {d:?}"));

@@ -89,13 +89,14 @@ Exit status: 0 reviewed (and below --fail-on), 1 a finding at or above
     },
     /// Print the manifest's JSON Schema.
     Schema,
-    /// Run an MCP server under its compiled sandbox (bwrap or podman), no daemon.
+    /// Run an MCP server under its compiled sandbox (bwrap, podman or runc), no daemon.
     #[command(after_help = "\
 Examples:
   capgate exec out/ -- --extra-server-arg            # an out-dir from capgate compile
   capgate exec examples/time/capgate.json --params-file examples/time/capgate.params.json
   capgate exec out/ --target docker                  # podman with the docker flags
   capgate exec out/ --dry-run                        # print what would run (secrets redacted)
+  capgate exec capgate.json --target oci             # runc, bundle built in a private dir (root)
 
 Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
@@ -103,7 +104,7 @@ reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
 Started as root, the sandbox runs as --user (default 65534:65534). With egress
 granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
-bwrap, podman or squid is missing.")]
+bwrap, podman, runc or squid is missing.")]
     Exec(ExecArgs),
     /// Print the permission delta between two manifests, out-dirs or git revisions.
     #[command(after_help = DIFF_HELP)]
@@ -117,6 +118,12 @@ bwrap, podman or squid is missing.")]
         /// Container name.
         #[arg(long)]
         name: String,
+        /// The container is runc's (`runc delete --force`), not podman's.
+        #[arg(long)]
+        runc: bool,
+        /// A directory to remove afterwards (runc's bundle, which holds passed env values).
+        #[arg(long, value_name = "DIR")]
+        remove: Option<PathBuf>,
         /// Global podman options.
         #[arg(last = true)]
         globals: Vec<String>,
@@ -138,7 +145,7 @@ bwrap, podman or squid is missing.")]
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Compile only these targets (repeatable; default: all).
+    /// Compile only these targets (repeatable; default: bwrap, docker, egress; oci is opt-in).
     #[arg(long = "target", value_enum)]
     pub targets: Vec<TargetArg>,
     /// A param value, NAME=VALUE (repeatable).
@@ -360,6 +367,8 @@ pub enum DiffFailOn {
 pub enum ExecTarget {
     Bwrap,
     Docker,
+    /// rootful runc with a bundle built from oci/config.json
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,6 +376,8 @@ pub enum TargetArg {
     Bwrap,
     Docker,
     Egress,
+    /// OCI runtime-spec config.json for runc (opt-in: not a default target)
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,12 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
-        Command::Reap { name, globals } => crate::exec::reap(&name, &globals),
+        Command::Reap {
+            name,
+            globals,
+            runc,
+            remove,
+        } => crate::exec::reap(&name, &globals, runc, remove.as_deref()),
         Command::Bridge {
             listen,
             connect,
@@ -91,6 +96,7 @@ pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options
             TargetArg::Bwrap => Target::Bwrap,
             TargetArg::Docker => Target::Docker,
             TargetArg::Egress => Target::Egress,
+            TargetArg::Oci => Target::Oci,
         })
         .collect();
     Ok(Options {

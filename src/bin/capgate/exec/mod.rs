@@ -10,6 +10,7 @@ mod artifacts;
 pub mod bridge;
 mod egress;
 mod netns;
+mod oci;
 mod preflight;
 mod process;
 
@@ -65,8 +66,13 @@ fn load(a: &ExecArgs) -> Result<Loaded, Fail> {
         return artifacts::from_out_dir(&a.input).map_err(fail);
     }
     let source = std::fs::read(&a.input).map_err(|e| Fail(format!("cannot read {}: {e}", a.input.display()), 2))?;
+    // oci is opt-in: compile it (and egress, for the proxy) when asked for.
+    let targets = match a.target {
+        ExecTarget::Oci => vec![crate::args::TargetArg::Oci, crate::args::TargetArg::Egress],
+        _ => Vec::new(),
+    };
     let common = crate::args::CommonArgs {
-        targets: Vec::new(),
+        targets,
         params: a.params.clone(),
         params_file: a.params_file.clone(),
         strict: false,
@@ -106,6 +112,7 @@ fn launch(a: ExecArgs) -> Result<u8, Fail> {
     match a.target {
         ExecTarget::Bwrap => run_bwrap(&a, &loaded, ids),
         ExecTarget::Docker => run_podman(&a, &loaded, ids),
+        ExecTarget::Oci => oci::run(&a, &loaded, ids),
     }
 }
 
@@ -588,6 +595,11 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
 /// launcher is gone, even if it is SIGKILLed (conmon outlives a killed
 /// podman client). The returned pipe end must live as long as the launcher.
 fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, Fail> {
+    start_reaper_with(&[], name, podman_globals)
+}
+
+/// [`start_reaper`] with extra `reap` flags (`--runc`: the container is runc's).
+fn start_reaper_with(flags: &[String], name: &str, globals: &[String]) -> Result<std::fs::File, Fail> {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills both descriptors, which we then own.
@@ -597,7 +609,12 @@ fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, 
     // SAFETY: fresh descriptors from pipe2.
     let (read_end, write_end) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
     let mut c = Command::new(self_exe()?);
-    c.arg("reap").arg("--name").arg(name).arg("--").args(podman_globals);
+    c.arg("reap")
+        .args(flags)
+        .arg("--name")
+        .arg(name)
+        .arg("--")
+        .args(globals);
     c.stdin(read_end)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -617,10 +634,21 @@ fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, 
 
 /// `capgate reap`: wait for stdin to close (the launcher is gone), then
 /// remove the container.
-pub fn reap(name: &str, globals: &[String]) -> u8 {
+pub fn reap(name: &str, globals: &[String], runc: bool, remove: Option<&Path>) -> u8 {
     use std::io::Read;
     let mut buf = [0u8; 64];
     while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+    if runc {
+        let code = match process::which("runc") {
+            Some(r) if oci::delete(&r, globals, name) => 0,
+            Some(_) => 125,
+            None => 127,
+        };
+        if let Some(dir) = remove {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return code;
+    }
     let Some(podman) = process::which("podman") else {
         return 127;
     };
