@@ -77,6 +77,7 @@ Examples:
   capgate exec examples/time/capgate.json --params-file examples/time/capgate.params.json
   capgate exec out/ --target docker                  # podman with the docker flags
   capgate exec out/ --dry-run                        # print what would run (secrets redacted)
+  capgate exec out/ --launch-log /var/log/capgate/launches.jsonl   # one JSON line per launch
 
 Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
@@ -233,6 +234,15 @@ pub struct ExecArgs {
     /// A JSON object of param values (when given a manifest).
     #[arg(long = "params-file", value_name = "FILE")]
     pub params_file: Option<PathBuf>,
+    /// Append one JSON line (capgate.launch/1) per launch to FILE, or write it
+    /// to descriptor N with `fd:N`: key, artifact digests, argv, start, end,
+    /// exit status; names of passed variables, never their values.
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub launch_log: Option<String>,
+    /// Start even when a resource limit the launcher must enforce (bwrap:
+    /// memory, pids, cpu, tmpfs) cannot be enforced on this host.
+    #[arg(long)]
+    pub allow_unenforced_limits: bool,
     /// Extra arguments appended to the server command.
     #[arg(last = true)]
     pub extra: Vec<String>,
