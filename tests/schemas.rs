@@ -11,13 +11,15 @@ use std::path::PathBuf;
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// Every schema that ships, and the JSON output it describes (None: the manifest).
+/// Every schema that ships, and the JSON output it describes (None: the
+/// manifest, or a runtime record such as the launch log, checked in tests/launch_log.rs).
 const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.schema.json", None),
     ("capgate.index.schema.json", Some("index.json")),
     ("capgate.policy.schema.json", Some("policy.json")),
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
     ("capgate.docker.schema.json", Some("docker/argv.json")),
+    ("capgate.launch.schema.json", None),
 ];
 
 /// The keys the manifest parser accepts (besides `x-*`).
