@@ -325,6 +325,16 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
                 ""
             }
         );
+        let limits: Vec<String> = launcher_grants(&envelope)
+            .into_iter()
+            .filter(|g| g.starts_with("limit:set:"))
+            .collect();
+        if !limits.is_empty() {
+            println!(
+                "# the launcher enforces {} (cgroup, RLIMIT_NOFILE, sized /tmp) or refuses to start",
+                limits.join(", ")
+            );
+        }
         println!(
             "{} --args <fd: {}> -- {}",
             bwrap.display(),
@@ -461,7 +471,7 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
         user: run_ids,
         pid: child.id(),
         container: None,
-        limits: lim.enforced,
+        limits: lim.enforced.into_iter().chain(unenforced_limits(&envelope)).collect(),
         start,
     };
     process::forward_signals(&child, GRACE);
@@ -748,7 +758,7 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
         user: ids,
         pid: child.id(),
         container: Some(name.clone()),
-        limits: podman_limits(loaded),
+        limits: podman_limits(loaded, &envelope),
         start,
     };
     process::forward_signals(&child, GRACE);
@@ -773,17 +783,38 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     code
 }
 
-/// The policy's limits, all enforced by podman's flags.
-fn podman_limits(loaded: &Loaded) -> BTreeMap<String, String> {
+/// The policy's limits, enforced by podman's flags unless the envelope
+/// lists them as unenforced.
+fn podman_limits(loaded: &Loaded, envelope: &BTreeMap<String, Json>) -> BTreeMap<String, String> {
     let Ok(policy) = loaded.object("policy.json") else {
         return BTreeMap::new();
     };
     let Some(Json::Object(l)) = policy.get("limits") else {
         return BTreeMap::new();
     };
-    l.iter()
+    let mut out: BTreeMap<String, String> = l
+        .iter()
         .filter_map(|(k, v)| match v {
             Json::Str(v) => Some((format!("limit:set:{k}={v}"), "podman".to_string())),
+            _ => None,
+        })
+        .collect();
+    out.extend(unenforced_limits(envelope));
+    out
+}
+
+/// `limit:set:` grants the envelope lists under `unenforced`, as "none".
+fn unenforced_limits(envelope: &BTreeMap<String, Json>) -> Vec<(String, String)> {
+    let Some(Json::Array(items)) = envelope.get("unenforced") else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Json::Object(g) => match g.get("grant") {
+                Some(Json::Str(s)) if s.starts_with("limit:set:") => Some((s.clone(), "none".to_string())),
+                _ => None,
+            },
             _ => None,
         })
         .collect()
