@@ -265,8 +265,8 @@ pub fn create(w: &Wanted, name: &str) -> Result<Cgroup, String> {
             "memory" => {
                 let b = w.memory.unwrap_or_default().to_string();
                 write(&dir, "memory.limit_in_bytes", &b)?;
-                // Without swap accounting the kernel has no memsw files;
-                // then swap is not bounded (reported in the launch log).
+                // Without swap accounting (swapaccount=0) the kernel has no
+                // memsw files; then swap is not bounded (docs/exec.md).
                 if dir.join("memory.memsw.limit_in_bytes").exists() {
                     write(&dir, "memory.memsw.limit_in_bytes", &b)?;
                 }
