@@ -83,7 +83,10 @@ Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
 reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
 Started as root, the sandbox runs as --user (default 65534:65534). With egress
-granted, squid runs as a child with the compiled allowlist.
+granted, squid runs as a child with the compiled allowlist. Under bwrap, limit:set
+grants are enforced by capgate exec (RLIMIT_NOFILE; a cgroup via systemd-run --scope,
+or one it creates as root; a sized /tmp); it refuses to start when it cannot
+(--allow-unenforced-limits overrides). --launch-log appends one JSON line per launch.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman or squid is missing.")]
     Exec(ExecArgs),
