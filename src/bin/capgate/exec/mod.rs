@@ -421,9 +421,10 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
     runtime_argv.extend(full_cmd.iter().cloned());
     let mut c = Command::new(&runtime_argv[0]);
     c.env_clear().env("PATH", "/usr/bin:/bin").args(&runtime_argv[1..]);
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|_| !lim.prefix.is_empty()) {
+    if !lim.prefix.is_empty() && !root {
         // systemd-run --user finds the user manager through it.
-        c.env("XDG_RUNTIME_DIR", x);
+        let dir = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{}", run_ids.0).into());
+        c.env("XDG_RUNTIME_DIR", dir);
     }
     // Before privileges are dropped (in this order): the sized /tmp in a
     // private mount namespace, the cgroup, RLIMIT_NOFILE; all inherited by bwrap.
