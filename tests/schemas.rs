@@ -12,7 +12,8 @@ use std::path::PathBuf;
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// Every schema that ships, and the JSON output it describes (None: the manifest,
-/// or an output checked by its own test below).
+/// an output checked by its own test below, or a runtime record such as the
+/// launch log, checked in tests/launch_log.rs).
 const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.schema.json", None),
     ("capgate.import-report.schema.json", None),
@@ -22,6 +23,7 @@ const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.docker.schema.json", Some("docker/argv.json")),
     ("capgate.diff.schema.json", Some(DIFF_OUTPUT)),
     ("capgate.oci.schema.json", Some("oci/config.json")),
+    ("capgate.launch.schema.json", None),
 ];
 
 /// Not a compiled file: what `capgate diff --format json` prints.

@@ -176,6 +176,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
 
     // Honesty fields.
     common_gaps(p, &mut env, "bwrap");
+    let host_tmp = p.effective_binds().any(|b| b.path == "/tmp");
     for g in p.grants.values() {
         match &g.cap {
             Capability::Env(e) if e.action != EnvAction::Set => env.launcher(
@@ -185,12 +186,17 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             Capability::Limit(Limit::Nofile(_)) => {
                 env.launcher(&g.canonical, "capgate exec sets RLIMIT_NOFILE before starting bwrap")
             }
-            Capability::Limit(Limit::Tmpfs(_)) => {
-                env.unenforced(&g.canonical, "bubblewrap 0.8 cannot size a tmpfs; /tmp is unbounded")
-            }
-            Capability::Limit(_) => env.unenforced(
+            Capability::Limit(Limit::Tmpfs(_)) if host_tmp => env.unenforced(
                 &g.canonical,
-                "bubblewrap does not use cgroups; use the docker target or run capgate exec in a systemd scope",
+                "/tmp is the host's directory (an fs grant), not a tmpfs; its size is the host filesystem's",
+            ),
+            Capability::Limit(Limit::Tmpfs(_)) => env.launcher(
+                &g.canonical,
+                "capgate exec mounts a tmpfs of this size at /tmp (as root) or passes bwrap --size (0.10+); it refuses to start when it can do neither",
+            ),
+            Capability::Limit(_) => env.launcher(
+                &g.canonical,
+                "capgate exec runs bwrap in a cgroup (systemd-run --scope, or one it creates as root); it refuses to start when it can do neither",
             ),
             Capability::Ipc(i)
                 if i.endpoint == IpcEndpoint::X11

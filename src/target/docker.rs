@@ -43,7 +43,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     for l in p.limits.values() {
         match l {
-            Limit::Memory(b) => flags.extend(["--memory".into(), format!("{b}b")]),
+            // --memory-swap equal to --memory: no swap on top (docker's
+            // default allows as much swap again).
+            Limit::Memory(b) => flags.extend([
+                "--memory".into(),
+                format!("{b}b"),
+                "--memory-swap".into(),
+                format!("{b}b"),
+            ]),
             Limit::Pids(n) => flags.extend(["--pids-limit".into(), n.to_string()]),
             Limit::Cpu(m) => flags.extend(["--cpus".into(), cpus(*m)]),
             Limit::Nofile(n) => flags.extend(["--ulimit".into(), format!("nofile={n}:{n}")]),
@@ -132,6 +139,12 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     );
     common_gaps(p, &mut env, "docker");
     for g in p.grants.values() {
+        if matches!(g.cap, Capability::Limit(Limit::Tmpfs(_))) && p.effective_binds().any(|b| b.path == "/tmp") {
+            env.unenforced(
+                &g.canonical,
+                "/tmp is the host's directory (an fs grant), not a tmpfs; its size is the host filesystem's",
+            );
+        }
         if let Capability::Exec(e) = &g.cap {
             if e.nested_sandbox {
                 env.unenforced(

@@ -97,12 +97,16 @@ Examples:
   capgate exec out/ --target docker                  # podman with the docker flags
   capgate exec out/ --dry-run                        # print what would run (secrets redacted)
   capgate exec capgate.json --target oci             # runc, bundle built in a private dir (root)
+  capgate exec out/ --launch-log /var/log/capgate/launches.jsonl   # one JSON line per launch
 
 Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
 reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
 Started as root, the sandbox runs as --user (default 65534:65534). With egress
-granted, squid runs as a child with the compiled allowlist.
+granted, squid runs as a child with the compiled allowlist. Under bwrap, limit:set
+grants are enforced by capgate exec (RLIMIT_NOFILE; a cgroup via systemd-run --scope,
+or one it creates as root; a sized /tmp); it refuses to start when it cannot
+(--allow-unenforced-limits overrides). --launch-log appends one JSON line per launch.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman, runc or squid is missing.")]
     Exec(ExecArgs),
@@ -302,6 +306,15 @@ pub struct ExecArgs {
     /// A JSON object of param values (when given a manifest).
     #[arg(long = "params-file", value_name = "FILE")]
     pub params_file: Option<PathBuf>,
+    /// Append one JSON line (capgate.launch/1) per launch to FILE, or write it
+    /// to descriptor N with `fd:N`: key, artifact digests, argv, start, end,
+    /// exit status; names of passed variables, never their values.
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub launch_log: Option<String>,
+    /// Start even when a resource limit the launcher must enforce (bwrap:
+    /// memory, pids, cpu, tmpfs) cannot be enforced on this host.
+    #[arg(long)]
+    pub allow_unenforced_limits: bool,
     /// Extra arguments appended to the server command.
     #[arg(last = true)]
     pub extra: Vec<String>,

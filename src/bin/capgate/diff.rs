@@ -2,7 +2,7 @@
 //! git:REV:PATH) into a policy, compare them with `capgate::diff`, print
 //! the delta and apply `--fail-on`.
 
-use crate::args::{DiffArgs, DiffFormat, DiffFailOn, Format};
+use crate::args::{DiffArgs, DiffFailOn, DiffFormat, Format};
 use crate::commands::read_params_file;
 use crate::report;
 use capgate::diff::{self, OutDir};
