@@ -17,6 +17,7 @@ import argparse
 import http.server
 import json
 import os
+import stat
 import shutil
 import signal
 import socket
@@ -190,6 +191,27 @@ def host_cmdlines():
     return out
 
 
+
+def files_holding_secret(roots):
+    """Regular files under roots (small ones) that contain SECRET. Only regular
+    files are opened: a container's storage holds FIFOs (podman's userdata/ctl),
+    and opening one would block until a writer appears."""
+    found = []
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                try:
+                    st = os.lstat(path)
+                    if not stat.S_ISREG(st.st_mode) or st.st_size >= 4 << 20:
+                        continue
+                    with open(path, "rb") as fh:
+                        if SECRET.encode() in fh.read():
+                            found.append(path)
+                except OSError:
+                    pass
+    return found
+
 def host_side(capgate, outs, runtime):
     """Checks only the host can make: (name, escaped, detail)."""
     rows = []
@@ -214,16 +236,8 @@ def host_side(capgate, outs, runtime):
     # Podman's container configuration holds --env values while the container
     # runs (a documented residual risk); once the launcher is gone they must be too.
     if runtime == "docker":
-        leftovers = []
-        for base in ("/var/lib/containers/storage/overlay-containers", "/run/containers/storage/overlay-containers"):
-            for dirpath, _, files in os.walk(base):
-                for f in files:
-                    path = os.path.join(dirpath, f)
-                    try:
-                        if os.path.getsize(path) < 4 << 20 and SECRET.encode() in open(path, "rb").read():
-                            leftovers.append(path)
-                    except OSError:
-                        pass
+        leftovers = files_holding_secret(["/var/lib/containers/storage/overlay-containers",
+                                          "/run/containers/storage/overlay-containers"])
         rows.append(("find the secret in podman's storage after exit", bool(leftovers),
                      f"in {leftovers[:3]}" if leftovers else "gone"))
     # runc's bundle holds --env values while the container runs (the same
@@ -232,29 +246,15 @@ def host_side(capgate, outs, runtime):
         leftovers = []
         base = "/tmp"  # capgate exec's runtime dirs: the probes run without XDG_RUNTIME_DIR or TMPDIR
         for _ in range(100):  # up to 10 s: the reaper needs a moment
-            leftovers = []
             dirs = [d for d in os.listdir(base) if d.startswith("capgate-") and d[8:].replace("-", "").isdigit()]
-            for root in [os.path.join(base, d) for d in dirs] + ["/run/runc"]:
-                for dirpath, _, files in os.walk(root):
-                    for f in files:
-                        path = os.path.join(dirpath, f)
-                        try:
-                            if os.path.getsize(path) < 4 << 20 and SECRET.encode() in open(path, "rb").read():
-                                leftovers.append(path)
-                        except OSError:
-                            pass
+            leftovers = files_holding_secret([os.path.join(base, d) for d in dirs] + ["/run/runc"])
             if not leftovers:
                 break
             time.sleep(0.1)
         rows.append(("find the secret in runc's bundle or state after exit", bool(leftovers),
                      f"in {leftovers[:3]}" if leftovers else "gone"))
     # Secrets in artifacts.
-    found = []
-    for name, out in outs.items():
-        for dirpath, _, files in os.walk(out):
-            for f in files:
-                if SECRET.encode() in open(os.path.join(dirpath, f), "rb").read():
-                    found.append(f)
+    found = [os.path.basename(p) for p in files_holding_secret(list(outs.values()))]
     rows.append(("find the secret in an artifact", bool(found), f"in {found}" if found else "not found"))
     return rows
 

@@ -108,7 +108,27 @@ fn sandbox_ids(a: &ExecArgs) -> Result<(u32, u32), Fail> {
     Ok(ids)
 }
 
+/// Refuses flags the chosen runtime would otherwise ignore without a word.
+fn check_target_flags(a: &ExecArgs) -> Result<(), Fail> {
+    let (bwrap, docker) = (a.target == ExecTarget::Bwrap, a.target == ExecTarget::Docker);
+    for (given, flag, applies, only) in [
+        (a.netns.is_some(), "--netns", bwrap, "bwrap"),
+        (a.image.is_some(), "--image", docker, "docker"),
+        (!a.podman_arg.is_empty(), "--podman-arg", docker, "docker"),
+    ] {
+        if given && !applies {
+            let target = format!("{:?}", a.target).to_ascii_lowercase();
+            return Err(Fail(
+                format!("{flag} applies only to --target {only}, not --target {target}"),
+                2,
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn launch(a: ExecArgs) -> Result<u8, Fail> {
+    check_target_flags(&a)?;
     let loaded = load(&a)?;
     let ids = sandbox_ids(&a)?;
     match a.target {

@@ -55,15 +55,6 @@ fn str_field<'a>(o: &'a Object, key: &str) -> Option<&'a str> {
 }
 
 pub(super) fn run(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail> {
-    for (given, flag) in [
-        (a.netns.is_some(), "--netns"),
-        (a.image.is_some(), "--image"),
-        (!a.podman_arg.is_empty(), "--podman-arg"),
-    ] {
-        if given {
-            return Err(Fail(format!("{flag} does not apply to --target oci"), 2));
-        }
-    }
     let mut config = loaded.object("oci/config.json").map_err(fail)?;
     let envelope = match config.remove("capgate") {
         Some(Json::Object(e)) => e,
