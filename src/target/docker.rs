@@ -7,7 +7,7 @@
 
 use super::{common_gaps, fixed_env, write_env_entries, Envelope, Lowered, SANDBOX_USER};
 use crate::artifact::Artifact;
-use crate::capability::{Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
+use crate::capability::{Capability, EnvAction, IpcEndpoint, Limit};
 use crate::diag::Diagnostic;
 use crate::json::Writer;
 use crate::manifest::Profile;
@@ -87,20 +87,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         }
     }
     // Volumes capgate adds itself never hide a declared write.
-    let implicit = |path: &str| (path.to_string(), p.implicit_mode(path).as_str());
-    if p.clock.contains(&ClockSource::Tzdata) {
-        volumes.push(implicit("/etc/localtime"));
-        if p.profile != Profile::Debian || p.image.is_some() {
-            volumes.push(implicit("/usr/share/zoneinfo"));
-        }
-    }
-    for i in &p.ipc {
-        match &i.endpoint {
-            IpcEndpoint::X11 => volumes.push(implicit("/tmp/.X11-unix")),
-            IpcEndpoint::DbusSystem => volumes.push(implicit("/run/dbus/system_bus_socket")),
-            IpcEndpoint::Unix(s) => volumes.push(implicit(s)),
-            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
-        }
+    for m in p.implicit_mounts(p.profile == Profile::Debian && p.image.is_none()) {
+        volumes.push((m.path.to_string(), m.mode.as_str()));
     }
     volumes.sort_by(|a, b| crate::capability::path::cmp_tree(&a.0, &b.0).then_with(|| a.1.cmp(b.1)));
     // One volume per destination (docker rejects duplicates); writable if any is.

@@ -221,20 +221,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         mounts.push(bind(&b.path, b.mode, b.optional));
     }
     // Mounts capgate adds itself never hide a declared write.
-    let implicit = |path: &str, optional: bool| bind(path, p.implicit_mode(path), optional);
-    if p.clock.contains(&ClockSource::Tzdata) {
-        mounts.push(implicit("/etc/localtime", true));
-        if p.profile != Profile::Debian {
-            mounts.push(implicit("/usr/share/zoneinfo", true));
-        }
-    }
-    for i in &p.ipc {
-        match &i.endpoint {
-            IpcEndpoint::X11 => mounts.push(implicit("/tmp/.X11-unix", i.optional)),
-            IpcEndpoint::DbusSystem => mounts.push(implicit("/run/dbus/system_bus_socket", i.optional)),
-            IpcEndpoint::Unix(s) => mounts.push(implicit(s, i.optional)),
-            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
-        }
+    for m in p.implicit_mounts(p.profile == Profile::Debian) {
+        mounts.push(bind(m.path, m.mode, m.optional));
     }
     let mounts = order_mounts(mounts);
 
