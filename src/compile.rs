@@ -227,8 +227,52 @@ pub fn key(source: &[u8], opts: &Options) -> Result<String, Diagnostics> {
 /// Compile a manifest into artifacts (bytes). Returns every diagnostic of
 /// the manifest on failure.
 pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
-    let f = front(source, opts)?;
-    let key = key_of(&f, opts);
+    prepare(source, opts)?.finish(opts)
+}
+
+/// A manifest parsed and normalized, with its key, before any target is
+/// lowered: what a content-addressed store needs to decide that nothing is
+/// to be done. [`Prepared::finish`] lowers it; `compile` = `prepare` +
+/// `finish`.
+///
+/// The key is the key `finish` would give. `finish` can still reject the
+/// manifest (a target's own limit, or `--strict` with an unenforced grant),
+/// so a key from `prepare` alone proves nothing; a store entry under that
+/// key does, because only a successful compile of the same inputs (the key
+/// covers them all) writes one.
+pub struct Prepared {
+    front: Front,
+    key: String,
+}
+
+impl Prepared {
+    /// The 64-hex content key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// Lints (warnings) found; the same as [`Compiled::warnings`].
+    pub fn warnings(&self) -> &Diagnostics {
+        &self.front.warnings
+    }
+    /// The normalized policy.
+    pub fn policy(&self) -> &Policy {
+        &self.front.policy
+    }
+    /// Lower every target of `opts` (the options given to [`prepare`]).
+    pub fn finish(self, opts: &Options) -> Result<Compiled, Diagnostics> {
+        lower_all(self.front, self.key, opts)
+    }
+}
+
+/// Parse, check and normalize a manifest and compute its key, without
+/// lowering any target (see [`Prepared`]).
+pub fn prepare(source: &[u8], opts: &Options) -> Result<Prepared, Diagnostics> {
+    let front = front(source, opts)?;
+    let key = key_of(&front, opts);
+    Ok(Prepared { front, key })
+}
+
+fn lower_all(f: Front, key: String, opts: &Options) -> Result<Compiled, Diagnostics> {
     let targets = opts.effective_targets();
 
     let mut artifacts = vec![Artifact::text(

@@ -31,10 +31,18 @@ Examples:
   capgate compile capgate.json --out-dir out/
   capgate compile capgate.json --out-dir out/ --target bwrap --param PKG=/opt/mcp/pkg
   capgate compile a/capgate.json b/capgate.json --store store/   # writes store/<key>/, skips existing keys
+  capgate compile servers/ --store store/ --jobs 2                # every capgate.json under servers/
+  git ls-files '*capgate.json' | capgate compile --manifests-from - --store store/ --format json
 
 An existing --out-dir is replaced atomically, and only if it holds nothing but
 capgate's own files. In --store mode a capgate.params.json beside each manifest
-supplies its params (--param and --params-file apply on top).")]
+supplies its params (--param and --params-file apply on top); a directory is
+walked like `capgate lock` walks (no symlinks followed; .git, target,
+node_modules, bazel-*, tests/ui and tests/hostile skipped; byte-sorted). A key
+already in the store is not compiled again. stdout gets one `KEY  PATH` line
+per manifest in input order (a JSON object per line with --format json), the
+same for any --jobs; a rejected manifest's diagnostics go to stderr and the
+batch goes on (exit 1 at the end; 2 if a file could not be read or written).")]
     Compile(CompileArgs),
     /// Print the content key (64 hex digits) of a manifest.
     #[command(after_help = "Example:\n  capgate key capgate.json --param PKG=/opt/mcp/pkg")]
@@ -135,9 +143,16 @@ pub struct CommonArgs {
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
-    /// Manifest files (one with --out-dir, any number with --store).
-    #[arg(required = true, value_name = "MANIFEST")]
+    /// Manifest files (one with --out-dir); with --store any number of
+    /// manifests and directories (walked for capgate.json).
+    #[arg(required_unless_present = "manifests_from", value_name = "MANIFEST|DIR")]
     pub manifests: Vec<PathBuf>,
+    /// With --store: read more manifest paths (or directories) from FILE, one per line; `-` is stdin.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    pub manifests_from: Option<PathBuf>,
+    /// With --store: compile this many manifests at a time (default: the number of CPUs).
+    #[arg(long, short, value_name = "N", requires = "store")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Write the artifacts to this directory.
     #[arg(
         long,

@@ -3,7 +3,7 @@
 //! emits an in-toto Statement with a SLSA Provenance v1 predicate.
 
 use crate::args::{Format, LockArgs};
-use crate::commands::{read_manifest, read_params_file, Input};
+use crate::commands::{params_beside, read_manifest, Input};
 use crate::report;
 use capgate::json::{self, Json, Kind};
 use capgate::Options;
@@ -64,12 +64,7 @@ type Lock = BTreeMap<String, Locked>;
 fn lock_entry(root: &Path, rel: &str) -> Result<Result<Locked, String>, String> {
     let path = root.join(rel);
     let file = path.display().to_string();
-    let beside = path.parent().unwrap_or(root).join("capgate.params.json");
-    let params = if beside.is_file() {
-        read_params_file(&beside)?
-    } else {
-        BTreeMap::new()
-    };
+    let params = params_beside(&path)?;
     let render = |ds: &capgate::Diagnostics, source: &[u8]| {
         let text = String::from_utf8_lossy(source);
         ds.iter()

@@ -4,6 +4,7 @@
 
 mod args;
 mod audit;
+mod batch;
 mod commands;
 mod exec;
 mod report;

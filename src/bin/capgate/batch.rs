@@ -1,0 +1,257 @@
+//! `capgate compile --store DIR`: many manifests into a content-addressed
+//! store, on every core.
+//!
+//! Inputs are manifest files and directories (walked with `capgate lock`'s
+//! walk) from the command line and from `--manifests-from FILE` (`-` =
+//! stdin), in that order. Workers take manifests from a shared queue; each
+//! parses and normalizes its manifest, computes the key and stops there when
+//! `DIR/<key>/` exists (the warm case: no target lowered, nothing written),
+//! else lowers, writes the entry and drops the artifacts. The main thread
+//! prints each manifest's result in input order as soon as it and all
+//! before it are done, so the output does not depend on `--jobs` and no
+//! artifact outlives its manifest.
+
+use crate::args::{CompileArgs, Format};
+use crate::commands::{options, params_beside, read_manifest, Input};
+use crate::report;
+use capgate::emit::{self, Stored};
+use capgate::json::Json;
+use capgate::Options;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What became of one manifest.
+enum Status {
+    Written(String),
+    Present(String),
+    /// Rejected by the compiler (exit 1).
+    Rejected,
+    /// Could not be read or written (exit 2).
+    Failed,
+}
+
+/// One manifest's result: its status and what to print on stderr.
+struct Outcome {
+    status: Status,
+    stderr: String,
+}
+
+/// The manifests named by `args` and `--manifests-from`, in input order;
+/// directories replaced by the manifests under them.
+fn inputs(a: &CompileArgs) -> Result<Vec<PathBuf>, String> {
+    let mut named = a.manifests.clone();
+    if let Some(from) = &a.manifests_from {
+        let mut bytes = Vec::new();
+        let read = if from.as_os_str() == "-" {
+            io::stdin().lock().read_to_end(&mut bytes)
+        } else {
+            std::fs::File::open(from).and_then(|mut f| f.read_to_end(&mut bytes))
+        };
+        read.map_err(|e| format!("cannot read --manifests-from {}: {e}", from.display()))?;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            named.push(PathBuf::from(OsStr::from_bytes(line)));
+        }
+    }
+    let mut out = Vec::with_capacity(named.len());
+    for path in named {
+        if path.is_dir() {
+            let found = crate::audit::walk(&path).map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
+            out.extend(found.into_iter().map(|rel| path.join(rel)));
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Compile one manifest into the store.
+fn one(path: &Path, flags: &Options, store: &Path, fmt: Format) -> Outcome {
+    let file = path.display().to_string();
+    let failed = |msg: String| Outcome {
+        status: Status::Failed,
+        stderr: report::failure_text(&msg, fmt),
+    };
+    let mut opts = match params_beside(path) {
+        Ok(params) => Options {
+            params,
+            ..flags.clone()
+        },
+        Err(e) => return failed(e),
+    };
+    // --param and --params-file apply on top of the file beside the manifest.
+    opts.params
+        .extend(flags.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let source = match read_manifest(path) {
+        Ok(Input::Bytes(b)) => b,
+        Ok(Input::TooLarge(ds)) => {
+            return Outcome {
+                status: Status::Rejected,
+                stderr: report::render(&ds, b"", &file, fmt),
+            }
+        }
+        Err(e) => return failed(e),
+    };
+    let rejected = |ds: &capgate::Diagnostics| Outcome {
+        status: Status::Rejected,
+        stderr: report::render(ds, &source, &file, fmt),
+    };
+    let prepared = match capgate::prepare(&source, &opts) {
+        Ok(p) => p,
+        Err(ds) => return rejected(&ds),
+    };
+    let warnings = report::render(prepared.warnings(), &source, &file, fmt);
+    let key = prepared.key().to_string();
+    if store.join(&key).is_dir() {
+        // Only a successful compile of these very inputs writes DIR/<key>/.
+        return Outcome {
+            status: Status::Present(key),
+            stderr: warnings,
+        };
+    }
+    let compiled = match prepared.finish(&opts) {
+        Ok(c) => c,
+        Err(ds) => return rejected(&ds),
+    };
+    match emit::write_store(store, &key, &compiled.artifacts) {
+        Ok(Stored::Written) => Outcome {
+            status: Status::Written(key),
+            stderr: warnings,
+        },
+        Ok(Stored::Present) => Outcome {
+            status: Status::Present(key),
+            stderr: warnings,
+        },
+        Err(e) => failed(format!("cannot write {} to the store {}: {e}", file, store.display())),
+    }
+}
+
+/// `capgate compile [MANIFEST|DIR]... [--manifests-from FILE] --store DIR`.
+pub fn run(a: &CompileArgs, store: &Path) -> u8 {
+    let fmt = a.common.format;
+    let flags = match options(&a.common, BTreeMap::new()) {
+        Ok(o) => o,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let manifests = match inputs(a) {
+        Ok(m) => m,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    if let Err(e) = std::fs::create_dir_all(store) {
+        return report::failure(&format!("cannot create the store {}: {e}", store.display()), fmt);
+    }
+    let files = Json::strs(capgate::output_files(&flags.effective_targets()));
+    let jobs = a
+        .jobs
+        .map(|n| n.get())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(manifests.len().max(1));
+
+    let next = AtomicUsize::new(0);
+    let printer = Mutex::new(Printer {
+        next: 0,
+        pending: HashMap::new(),
+        out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+        counts: [0; 4],
+        worst: 0,
+    });
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(path) = manifests.get(i) else { break };
+        let outcome = one(path, &flags, store, fmt);
+        let mut p = printer.lock().unwrap_or_else(|e| e.into_inner());
+        p.pending.insert(i, outcome);
+        p.drain(&manifests, a.quiet, fmt, store, &files);
+    };
+    // The calling thread is one of the workers; no thread waits on another.
+    std::thread::scope(|s| {
+        for _ in 1..jobs {
+            s.spawn(work);
+        }
+        work();
+    });
+    let mut p = printer.into_inner().unwrap_or_else(|e| e.into_inner());
+    let _ = p.out.flush();
+    let (counts, worst) = (p.counts, p.worst);
+    let [written, present, rejected, failed] = counts;
+    if rejected + failed > 0 && fmt == Format::Human {
+        eprintln!(
+            "error: {} of {} manifest(s) failed ({rejected} rejected, {failed} unreadable or unwritable); {written} written, {present} already in {}",
+            rejected + failed,
+            manifests.len(),
+            store.display()
+        );
+    }
+    worst
+}
+
+/// Prints results in input order: a worker that finishes manifest `i`
+/// prints it and every later one already done, once all before `i` are.
+struct Printer {
+    next: usize,
+    pending: HashMap<usize, Outcome>,
+    out: io::BufWriter<io::Stdout>,
+    /// Written, present, rejected, failed.
+    counts: [usize; 4],
+    worst: u8,
+}
+
+impl Printer {
+    fn drain(&mut self, manifests: &[PathBuf], quiet: bool, fmt: Format, store: &Path, files: &Json) {
+        while let Some(o) = self.pending.remove(&self.next) {
+            if !o.stderr.is_empty() {
+                let _ = self.out.flush();
+                eprint!("{}", o.stderr);
+            }
+            let (slot, code) = match &o.status {
+                Status::Written(_) => (0, 0),
+                Status::Present(_) => (1, 0),
+                Status::Rejected => (2, 1),
+                Status::Failed => (3, 2),
+            };
+            self.counts[slot] += 1;
+            self.worst = self.worst.max(code);
+            if !quiet {
+                let _ = line(&mut self.out, fmt, &manifests[self.next], store, &o.status, files);
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// The stdout line of one manifest.
+fn line(out: &mut impl Write, fmt: Format, path: &Path, store: &Path, status: &Status, files: &Json) -> io::Result<()> {
+    let (key, word) = match status {
+        Status::Written(k) => (Some(k), "written"),
+        Status::Present(k) => (Some(k), "present"),
+        Status::Rejected => (None, "rejected"),
+        Status::Failed => (None, "error"),
+    };
+    match fmt {
+        Format::Human => match key {
+            // Like sha256sum: the key, two spaces, the path.
+            Some(k) => {
+                out.write_all(k.as_bytes())?;
+                out.write_all(b"  ")?;
+                out.write_all(path.as_os_str().as_bytes())?;
+                out.write_all(b"\n")
+            }
+            None => Ok(()),
+        },
+        Format::Json => {
+            let mut o = BTreeMap::new();
+            o.insert("manifest".to_string(), Json::str(path.display().to_string()));
+            o.insert("status".to_string(), Json::str(word));
+            if let Some(k) = key {
+                o.insert("key".to_string(), Json::str(k));
+                o.insert("out_dir".to_string(), Json::str(store.join(k).display().to_string()));
+                o.insert("files".to_string(), files.clone());
+            }
+            writeln!(out, "{}", Json::Object(o).to_compact())
+        }
+    }
+}
