@@ -148,10 +148,10 @@ pub struct CompileArgs {
     #[arg(required_unless_present = "manifests_from", value_name = "MANIFEST|DIR")]
     pub manifests: Vec<PathBuf>,
     /// With --store: read more manifest paths (or directories) from FILE, one per line; `-` is stdin.
-    #[arg(long, value_name = "FILE", requires = "store")]
+    #[arg(long, value_name = "FILE")]
     pub manifests_from: Option<PathBuf>,
     /// With --store: compile this many manifests at a time (default: the number of CPUs).
-    #[arg(long, short, value_name = "N", requires = "store")]
+    #[arg(long, short, value_name = "N")]
     pub jobs: Option<std::num::NonZeroUsize>,
     /// Write the artifacts to this directory.
     #[arg(

@@ -167,6 +167,9 @@ fn compile(a: CompileArgs) -> u8 {
     let Some(out_dir) = &a.out_dir else {
         return report::failure("compile needs --out-dir DIR (one manifest) or --store DIR", fmt);
     };
+    if a.manifests_from.is_some() || a.jobs.is_some() {
+        return report::failure("--manifests-from and --jobs need --store DIR (a batch)", fmt);
+    }
     let [manifest] = a.manifests.as_slice() else {
         return report::failure(
             "--out-dir takes exactly one manifest; use --store DIR to compile several (each to DIR/<key>/)",
