@@ -55,8 +55,7 @@ impl Compiled {
     }
 }
 
-/// The front half: parse, substitute, parse grants, normalize. Shared by
-/// [`compile`] and [`key`].
+/// The front half after normalizing (`early`, then `late`).
 struct Front {
     policy: Policy,
     warnings: Diagnostics,
@@ -64,7 +63,9 @@ struct Front {
     manifest_jcs: String,
 }
 
-fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
+/// Parse, substitute params, parse grants, build the normalized manifest
+/// (the key's input).
+fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
     let (m, mut diags) = manifest::parse_partial(source)?;
     let mut used = BTreeSet::new();
 
@@ -158,7 +159,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         return Err(diags.sorted());
     }
 
-    let manifest_json = key::normalized_manifest(&ManifestRecord {
+    let manifest_jcs = key::normalized_manifest_jcs(&ManifestRecord {
         grammar: m.grammar,
         name: &m.name.text,
         version: &m.version.text,
@@ -169,6 +170,27 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         tools: tool_caps,
     });
     let parsed = parsed(&m, command, opts, grants);
+    Ok(Early {
+        parsed,
+        diags,
+        manifest_jcs,
+    })
+}
+
+/// The front half up to the key: parsed, grants checked, not normalized.
+struct Early {
+    parsed: Parsed,
+    diags: Diagnostics,
+    manifest_jcs: String,
+}
+
+/// Normalize and lint.
+fn late(e: Early, opts: &Options) -> Result<Front, Diagnostics> {
+    let Early {
+        parsed,
+        mut diags,
+        manifest_jcs,
+    } = e;
     let (policy, lints) = match policy::normalize(parsed) {
         Ok(x) => x,
         Err(mut errs) => {
@@ -188,7 +210,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     Ok(Front {
         policy,
         warnings: diags.sorted(),
-        manifest_jcs: manifest_json.to_compact(),
+        manifest_jcs,
     })
 }
 
@@ -205,15 +227,15 @@ fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: Ve
     }
 }
 
-fn key_of(f: &Front, opts: &Options) -> String {
+fn key_of(grammar: manifest::Grammar, manifest_jcs: &str, opts: &Options) -> String {
     let targets = opts.effective_targets();
     key::compute(
-        f.policy.grammar,
+        grammar,
         &targets,
         opts.strict,
         opts.deny_warnings,
         &opts.params,
-        &f.manifest_jcs,
+        manifest_jcs,
     )
 }
 
@@ -230,18 +252,18 @@ pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
     prepare(source, opts)?.finish(opts)
 }
 
-/// A manifest parsed and normalized, with its key, before any target is
-/// lowered: what a content-addressed store needs to decide that nothing is
-/// to be done. [`Prepared::finish`] lowers it; `compile` = `prepare` +
-/// `finish`.
+/// A manifest parsed and checked, with its key, before it is normalized,
+/// linted or lowered: what a content-addressed store needs to decide that
+/// nothing is to be done. `compile` = `prepare` + [`Prepared::finish`].
 ///
-/// The key is the key `finish` would give. `finish` can still reject the
-/// manifest (a target's own limit, or `--strict` with an unenforced grant),
-/// so a key from `prepare` alone proves nothing; a store entry under that
-/// key does, because only a successful compile of the same inputs (the key
-/// covers them all) writes one.
+/// The key is the key `finish` would give, but `finish` can still reject
+/// the manifest (a policy conflict, a lint under `--deny-warnings`, a
+/// target's own limit, an unenforced grant under `--strict`), so a key from
+/// `prepare` alone proves nothing; a store entry under that key does,
+/// because only a successful compile of the same inputs (the key covers
+/// them all, and the capgate version) writes one.
 pub struct Prepared {
-    front: Front,
+    early: Early,
     key: String,
 }
 
@@ -250,26 +272,19 @@ impl Prepared {
     pub fn key(&self) -> &str {
         &self.key
     }
-    /// Lints (warnings) found; the same as [`Compiled::warnings`].
-    pub fn warnings(&self) -> &Diagnostics {
-        &self.front.warnings
-    }
-    /// The normalized policy.
-    pub fn policy(&self) -> &Policy {
-        &self.front.policy
-    }
-    /// Lower every target of `opts` (the options given to [`prepare`]).
+    /// Normalize, lint and lower every target of `opts` (the options given
+    /// to [`prepare`]).
     pub fn finish(self, opts: &Options) -> Result<Compiled, Diagnostics> {
-        lower_all(self.front, self.key, opts)
+        lower_all(late(self.early, opts)?, self.key, opts)
     }
 }
 
-/// Parse, check and normalize a manifest and compute its key, without
-/// lowering any target (see [`Prepared`]).
+/// Parse a manifest, check its grants and compute its key, without
+/// normalizing or lowering (see [`Prepared`]).
 pub fn prepare(source: &[u8], opts: &Options) -> Result<Prepared, Diagnostics> {
-    let front = front(source, opts)?;
-    let key = key_of(&front, opts);
-    Ok(Prepared { front, key })
+    let early = early(source, opts)?;
+    let key = key_of(early.parsed.grammar, &early.manifest_jcs, opts);
+    Ok(Prepared { early, key })
 }
 
 fn lower_all(f: Front, key: String, opts: &Options) -> Result<Compiled, Diagnostics> {

@@ -85,6 +85,72 @@ pub fn normalized_manifest(m: &ManifestRecord) -> Json {
     Json::Object(o)
 }
 
+/// The JCS text of [`normalized_manifest`], written directly (no tree):
+/// keys in JCS order (`capabilities`, `command`, `grammar`, `image`, `name`,
+/// `profile`, `tools`, `version`; `cap`, `why`; `capabilities`, `name`).
+pub fn normalized_manifest_jcs(m: &ManifestRecord) -> String {
+    use crate::json::escape_str;
+    fn caps(out: &mut String, caps: &BTreeSet<CapRecord>) {
+        out.push('[');
+        for (i, c) in caps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"cap\":");
+            escape_str(&c.cap, out);
+            if let Some(w) = &c.why {
+                out.push_str(",\"why\":");
+                escape_str(w, out);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"capabilities\":");
+    caps(&mut out, &m.capabilities);
+    out.push_str(",\"command\":");
+    match m.command {
+        Some(cmd) => {
+            out.push('[');
+            for (i, a) in cmd.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escape_str(a, &mut out);
+            }
+            out.push(']');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"grammar\":");
+    escape_str(m.grammar.as_str(), &mut out);
+    out.push_str(",\"image\":");
+    match m.image {
+        Some(i) => escape_str(i, &mut out),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"name\":");
+    escape_str(m.name, &mut out);
+    out.push_str(",\"profile\":");
+    escape_str(m.profile.as_str(), &mut out);
+    out.push_str(",\"tools\":[");
+    for (i, (name, c)) in m.tools.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"capabilities\":");
+        caps(&mut out, c);
+        out.push_str(",\"name\":");
+        escape_str(name, &mut out);
+        out.push('}');
+    }
+    out.push_str("],\"version\":");
+    escape_str(m.version, &mut out);
+    out.push('}');
+    out
+}
+
 /// The key preimage (a JSON object; hash its JCS form).
 pub fn preimage(
     grammar: Grammar,
@@ -162,6 +228,38 @@ pub fn digest(v: &Json) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalized_manifest_jcs_equals_the_tree_form() {
+        let caps: BTreeSet<CapRecord> = [
+            CapRecord {
+                cap: "fs:read:/opt/x/**".into(),
+                why: Some("needs \"quotes\" and \u{e9}\n".into()),
+            },
+            CapRecord {
+                cap: "net:connect:a.example:443".into(),
+                why: None,
+            },
+        ]
+        .into();
+        let command = vec!["/usr/bin/node".to_string(), "a\tb".to_string()];
+        let mut tools = BTreeMap::new();
+        tools.insert("b_tool".to_string(), caps.clone());
+        tools.insert("a_tool".to_string(), BTreeSet::new());
+        for (image, command) in [(None, None), (Some("repo@sha256:00"), Some(command.as_slice()))] {
+            let m = ManifestRecord {
+                grammar: Grammar::V1,
+                name: "@scope/name",
+                version: "1.0.0",
+                profile: Profile::Debian,
+                image,
+                command,
+                capabilities: caps.clone(),
+                tools: tools.clone(),
+            };
+            assert_eq!(normalized_manifest_jcs(&m), normalized_manifest(&m).to_compact());
+        }
+    }
 
     #[test]
     fn compute_equals_digest_of_preimage() {

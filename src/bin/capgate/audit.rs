@@ -20,9 +20,16 @@ const SKIP_PATHS: &[&str] = &["tests/ui", "tests/hostile"];
 /// Every `capgate.json` under `root`, as byte-sorted relative paths.
 /// Symlinks are never followed.
 pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
+    Ok(walk_manifests(root)?.into_iter().map(|(rel, _)| rel).collect())
+}
+
+/// [`walk`], with whether a `capgate.params.json` entry (a file or a
+/// symlink) sits beside each manifest, so a batch need not look for it.
+pub fn walk_manifests(root: &Path) -> std::io::Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
+        let (mut manifest, mut params) = (None, false);
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -40,11 +47,16 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
                     stack.push((entry.path(), child));
                 }
             } else if ft.is_file() && name == "capgate.json" {
-                out.push(child);
+                manifest = Some(child);
+            } else if name == "capgate.params.json" {
+                params = true;
             }
         }
+        if let Some(m) = manifest {
+            out.push((m, params));
+        }
     }
-    out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     Ok(out)
 }
 

@@ -41,9 +41,17 @@ struct Outcome {
     stderr: String,
 }
 
+/// A manifest to compile.
+struct Item {
+    path: PathBuf,
+    /// Whether a capgate.params.json may sit beside it (false only when a
+    /// walk saw that there is none).
+    params: bool,
+}
+
 /// The manifests named by `args` and `--manifests-from`, in input order;
 /// directories replaced by the manifests under them.
-fn inputs(a: &CompileArgs) -> Result<Vec<PathBuf>, String> {
+fn inputs(a: &CompileArgs) -> Result<Vec<Item>, String> {
     let mut named = a.manifests.clone();
     if let Some(from) = &a.manifests_from {
         let mut bytes = Vec::new();
@@ -60,23 +68,33 @@ fn inputs(a: &CompileArgs) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::with_capacity(named.len());
     for path in named {
         if path.is_dir() {
-            let found = crate::audit::walk(&path).map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
-            out.extend(found.into_iter().map(|rel| path.join(rel)));
+            let found =
+                crate::audit::walk_manifests(&path).map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
+            out.extend(found.into_iter().map(|(rel, params)| Item {
+                path: path.join(rel),
+                params,
+            }));
         } else {
-            out.push(path);
+            out.push(Item { path, params: true });
         }
     }
     Ok(out)
 }
 
 /// Compile one manifest into the store.
-fn one(path: &Path, flags: &Options, store: &Path, fmt: Format) -> Outcome {
+fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
+    let path = &item.path;
     let file = path.display().to_string();
     let failed = |msg: String| Outcome {
         status: Status::Failed,
         stderr: report::failure_text(&msg, fmt),
     };
-    let mut opts = match params_beside(path) {
+    let beside = if item.params {
+        params_beside(path)
+    } else {
+        Ok(BTreeMap::new())
+    };
+    let mut opts = match beside {
         Ok(params) => Options {
             params,
             ..flags.clone()
@@ -104,19 +122,21 @@ fn one(path: &Path, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         Ok(p) => p,
         Err(ds) => return rejected(&ds),
     };
-    let warnings = report::render(prepared.warnings(), &source, &file, fmt);
     let key = prepared.key().to_string();
     if store.join(&key).is_dir() {
-        // Only a successful compile of these very inputs writes DIR/<key>/.
+        // Only a successful compile of these very inputs writes DIR/<key>/,
+        // so there is nothing to do: no normalizing, linting or lowering
+        // (the lints were printed when the entry was written).
         return Outcome {
             status: Status::Present(key),
-            stderr: warnings,
+            stderr: String::new(),
         };
     }
     let compiled = match prepared.finish(&opts) {
         Ok(c) => c,
         Err(ds) => return rejected(&ds),
     };
+    let warnings = report::render(&compiled.warnings, &source, &file, fmt);
     match emit::write_store(store, &key, &compiled.artifacts) {
         Ok(Stored::Written) => Outcome {
             status: Status::Written(key),
@@ -161,8 +181,8 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
     });
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(path) = manifests.get(i) else { break };
-        let outcome = one(path, &flags, store, fmt);
+        let Some(item) = manifests.get(i) else { break };
+        let outcome = one(item, &flags, store, fmt);
         let mut p = printer.lock().unwrap_or_else(|e| e.into_inner());
         p.pending.insert(i, outcome);
         p.drain(&manifests, a.quiet, fmt, store, &files);
@@ -201,7 +221,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn drain(&mut self, manifests: &[PathBuf], quiet: bool, fmt: Format, store: &Path, files: &Json) {
+    fn drain(&mut self, manifests: &[Item], quiet: bool, fmt: Format, store: &Path, files: &Json) {
         while let Some(o) = self.pending.remove(&self.next) {
             if !o.stderr.is_empty() {
                 let _ = self.out.flush();
@@ -216,7 +236,7 @@ impl Printer {
             self.counts[slot] += 1;
             self.worst = self.worst.max(code);
             if !quiet {
-                let _ = line(&mut self.out, fmt, &manifests[self.next], store, &o.status, files);
+                let _ = line(&mut self.out, fmt, &manifests[self.next].path, store, &o.status, files);
             }
             self.next += 1;
         }

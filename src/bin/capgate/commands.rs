@@ -117,7 +117,11 @@ pub enum Input {
 }
 
 pub fn read_manifest(path: &Path) -> Result<Input, String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    use std::io::Read;
+    // One open and an fstat: batches read thousands of manifests.
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut file = fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
     if meta.is_dir() {
         return Err(format!(
             "{} is a directory; pass the manifest file (capgate.json)",
@@ -129,9 +133,9 @@ pub fn read_manifest(path: &Path) -> Result<Input, String> {
             capgate::manifest::too_large(meta.len()),
         ])));
     }
-    fs::read(path)
-        .map(Input::Bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(Input::Bytes(bytes))
 }
 
 /// Read and compile one manifest. Rejections are reported here (exit 1),
