@@ -94,6 +94,19 @@ granted, squid runs as a child with the compiled allowlist.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
 bwrap, podman or squid is missing.")]
     Exec(ExecArgs),
+    /// Check what this host can run (bwrap, user namespaces, podman, runc, squid, nft, cgroups).
+    #[command(after_help = "\
+Examples:
+  capgate doctor                 # per target: ready or not, and how to fix it
+  capgate doctor --format json   # the same as one JSON object (format capgate.doctor/1)
+
+Read-only: it reads /proc and /sys, asks each tool for its version, starts one
+throwaway bwrap sandbox (as uid 65534 when run as root, as capgate exec does)
+and, as root, one child in a new network namespace. It changes nothing.
+Exit status: 0 when the default launch works (capgate exec with bwrap, and
+squid for egress), 1 when it does not; docker, nftables and limits are
+reported but not required.")]
+    Doctor(DoctorArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {
@@ -207,6 +220,13 @@ pub struct LockArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// How to print diagnostics (on stderr).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

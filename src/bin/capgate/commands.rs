@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
+        Command::Doctor(a) => crate::doctor::run(&a),
         Command::Reap { name, globals } => crate::exec::reap(&name, &globals),
         Command::Bridge {
             listen,

@@ -6,6 +6,7 @@ mod args;
 mod audit;
 mod batch;
 mod commands;
+mod doctor;
 mod exec;
 mod report;
 

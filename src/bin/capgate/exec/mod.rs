@@ -11,7 +11,7 @@ pub mod bridge;
 mod egress;
 mod netns;
 mod preflight;
-mod process;
+pub(crate) mod process;
 
 use crate::args::{ExecArgs, ExecTarget};
 use artifacts::Loaded;
