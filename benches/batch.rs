@@ -126,8 +126,18 @@ fn manifest(r: &mut Rng, i: usize) -> (String, Option<String>, usize) {
 const WRITER: &str = r#"
 // The minimal writer: read every file of a store into memory, then time
 // only writing the same tree (mkdir + create + write, no fsync, no temp
-// dirs, no renames) with T threads. Prints the write time in ns.
+// dirs, no renames) with T threads. Prints the write time in ns and the
+// CPU time (user + system, all threads) of the write phase in ns.
 use std::fs;
+extern "C" {
+    fn getrusage(who: i32, usage: *mut [i64; 18]) -> i32;
+}
+fn cpu_ns() -> u128 {
+    let mut r = [0i64; 18];
+    // SAFETY: struct rusage on x86_64 Linux is 18 longs (two timevals, 14 counters).
+    unsafe { getrusage(0, &mut r) };
+    ((r[0] * 1_000_000 + r[1] + r[2] * 1_000_000 + r[3]) as u128) * 1000
+}
 use std::path::{Path, PathBuf};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -154,6 +164,7 @@ fn main() {
         entries.push((e.file_name().into_string().unwrap(), items));
     }
     fs::create_dir(&dst).unwrap();
+    let c = cpu_ns();
     let t = std::time::Instant::now();
     let chunk = (entries.len() + threads - 1) / threads.max(1);
     std::thread::scope(|s| {
@@ -173,13 +184,24 @@ fn main() {
             });
         }
     });
-    println!("{}", t.elapsed().as_nanos());
+    let wall = t.elapsed().as_nanos();
+    println!("{} {}", wall, cpu_ns() - c);
 }
 "#;
 
-/// Wall time and peak RSS (KiB) of a process; its stdout.
+/// What one process took.
+struct Ran {
+    wall: Duration,
+    /// User + system CPU seconds, all threads.
+    cpu: f64,
+    /// Peak RSS in KiB.
+    rss: i64,
+    stdout: String,
+}
+
+/// Wall time, CPU time and peak RSS of a process; its stdout.
 #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
-fn run(cmd: &mut Command) -> (Duration, i64, String) {
+fn run(cmd: &mut Command) -> Ran {
     let t = Instant::now();
     let child = cmd
         .stdout(Stdio::piped())
@@ -212,7 +234,13 @@ fn run(cmd: &mut Command) -> (Duration, i64, String) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&err)
     );
-    (d, ru.ru_maxrss, stdout)
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ran {
+        wall: d,
+        cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
+        rss: ru.ru_maxrss,
+        stdout,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -308,10 +336,11 @@ fn main() {
     };
     // Check the generated set compiles, and keep a reference store.
     let reference = base.join("reference");
-    let (_, _, out) = run(&mut batch(&reference, jobs));
-    assert_eq!(out.lines().count(), n, "every manifest compiles");
+    let r = run(&mut batch(&reference, jobs));
+    assert_eq!(r.stdout.lines().count(), n, "every manifest compiles");
     let files_per = count_files(&reference) as f64 / n as f64;
 
+    // [threads slot][round] (wall, cpu)
     let mut cold = vec![Vec::new(); 2];
     let mut warm = vec![Vec::new(); 2];
     let mut writer_t = vec![Vec::new(); 2];
@@ -319,17 +348,19 @@ fn main() {
     for round in 0..rounds {
         for (slot, j) in [(0usize, 1usize), (1, jobs)] {
             let store = base.join(format!("store-{round}-{j}"));
-            let (d, m, out) = run(&mut batch(&store, j));
-            assert_eq!(out.lines().count(), n);
-            cold[slot].push(d.as_secs_f64());
-            rss.0 = rss.0.max(m);
-            let (d, m, _) = run(&mut batch(&store, j));
-            warm[slot].push(d.as_secs_f64());
-            rss.1 = rss.1.max(m);
+            let r = run(&mut batch(&store, j));
+            assert_eq!(r.stdout.lines().count(), n);
+            cold[slot].push((r.wall.as_secs_f64(), r.cpu));
+            rss.0 = rss.0.max(r.rss);
+            let r = run(&mut batch(&store, j));
+            assert!(r.stdout.lines().count() == n);
+            warm[slot].push((r.wall.as_secs_f64(), r.cpu));
+            rss.1 = rss.1.max(r.rss);
             let dst = base.join(format!("writer-{round}-{j}"));
-            let (_, m, out) = run(Command::new(&writer).arg(&reference).arg(&dst).arg(j.to_string()));
-            writer_t[slot].push(out.trim().parse::<f64>().unwrap() / 1e9);
-            rss.2 = rss.2.max(m);
+            let r = run(Command::new(&writer).arg(&reference).arg(&dst).arg(j.to_string()));
+            let mut f = r.stdout.split_whitespace().map(|x| x.parse::<f64>().unwrap() / 1e9);
+            writer_t[slot].push((f.next().unwrap(), f.next().unwrap()));
+            rss.2 = rss.2.max(r.rss);
             if round == 0 {
                 assert_eq!(
                     count_files(&dst),
@@ -342,33 +373,54 @@ fn main() {
         }
     }
 
+    let mut load = String::new();
+    if let Ok(l) = fs::read_to_string("/proc/loadavg") {
+        load = l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    }
     println!(
-        "batch: {n} manifests ({:.1} capabilities on average, all kinds), {files_per:.0} files each, on {}; {rounds} rounds, medians",
+        "batch: {n} manifests ({:.1} capabilities on average, all kinds), {files_per:.0} files each, on {}; {rounds} rounds, medians; load average {load}",
         caps as f64 / n as f64,
         if base.starts_with(shm) { "tmpfs (/dev/shm)" } else { "the default temp dir" }
     );
-    println!("{:<34} {:>9} {:>9}", "", "1 thread", format!("{jobs} threads"));
-    let row = |name: &str, v: &[Vec<f64>]| {
+    let wall = |v: &[(f64, f64)]| median(v.iter().map(|x| x.0).collect());
+    let cpu = |v: &[(f64, f64)]| median(v.iter().map(|x| x.1).collect());
+    println!(
+        "{:<32} {:>10} {:>10} {:>10} {:>10}",
+        "",
+        "wall, 1 t",
+        format!("wall, {jobs} t"),
+        "CPU, 1 t",
+        format!("CPU, {jobs} t")
+    );
+    for (name, v) in [
+        ("minimal writer (writes only)", &writer_t),
+        ("capgate compile --store, cold", &cold),
+        ("capgate compile --store, warm", &warm),
+    ] {
         println!(
-            "{name:<34} {:>8.3}s {:>8.3}s",
-            median(v[0].clone()),
-            median(v[1].clone())
+            "{name:<32} {:>9.3}s {:>9.3}s {:>9.3}s {:>9.3}s",
+            wall(&v[0]),
+            wall(&v[1]),
+            cpu(&v[0]),
+            cpu(&v[1])
         );
-    };
-    row("minimal writer (writes only)", &writer_t);
-    row("capgate compile --store, cold", &cold);
-    row("capgate compile --store, warm", &warm);
-    let ratio = |a: &[f64], b: &[f64]| median(a.to_vec()) / median(b.to_vec());
+    }
     println!(
-        "cold / writer (same threads): {:.2}x (1 thread), {:.2}x ({jobs} threads)   goal <= 1.5x",
-        ratio(&cold[0], &writer_t[0]),
-        ratio(&cold[1], &writer_t[1])
+        "cold / writer, wall: {:.2}x (1 thread), {:.2}x ({jobs} threads); CPU: {:.2}x, {:.2}x   goal <= 1.5x",
+        wall(&cold[0]) / wall(&writer_t[0]),
+        wall(&cold[1]) / wall(&writer_t[1]),
+        cpu(&cold[0]) / cpu(&writer_t[0]),
+        cpu(&cold[1]) / cpu(&writer_t[1]),
     );
     println!(
-        "cold ({jobs} threads) / writer (1 thread): {:.2}x",
-        ratio(&cold[1], &writer_t[0])
+        "cold ({jobs} threads) / writer (1 thread), wall: {:.2}x",
+        wall(&cold[1]) / wall(&writer_t[0])
     );
-    println!("warm ({jobs} threads): {:.3}s   goal <= 0.2 s", median(warm[1].clone()));
+    println!(
+        "warm ({jobs} threads): {:.3}s wall, {:.3}s CPU   goal <= 0.2 s",
+        wall(&warm[1]),
+        cpu(&warm[1])
+    );
     println!(
         "peak RSS: cold {} MiB, warm {} MiB, writer {} MiB (holds the whole tree)",
         rss.0 / 1024,

@@ -137,7 +137,7 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         Err(ds) => return rejected(&ds),
     };
     let warnings = report::render(&compiled.warnings, &source, &file, fmt);
-    match emit::write_store(store, &key, &compiled.artifacts) {
+    match emit::add_to_store(store, &key, &compiled.artifacts) {
         Ok(Stored::Written) => Outcome {
             status: Status::Written(key),
             stderr: warnings,
