@@ -379,3 +379,43 @@ pub fn output_files(targets: &BTreeSet<Target>) -> Vec<&'static str> {
 pub fn is_fatal(d: &Diagnostics) -> bool {
     d.iter().any(|x| x.severity == Severity::Error)
 }
+
+#[cfg(test)]
+mod prepare_tests {
+    use super::*;
+
+    const M: &[u8] = br#"{"grammar": "1", "name": "p", "version": "1.0.0",
+        "command": ["/usr/bin/node", "/opt/mcp/p/index.js"],
+        "capabilities": ["fs:read:/opt/mcp/p/**", "net:connect:*:443"], "tools": []}"#;
+
+    #[test]
+    fn prepare_gives_the_key_of_compile_and_finish_gives_compile() {
+        let opts = Options::default();
+        let p = prepare(M, &opts).unwrap();
+        let c = compile(M, &opts).unwrap();
+        assert_eq!(p.key(), c.key);
+        let f = p.finish(&opts).unwrap();
+        assert_eq!(f.artifacts, c.artifacts);
+        assert_eq!(f.warnings, c.warnings);
+        assert!(!f.warnings.is_empty(), "the `*` host lint comes from finish");
+    }
+
+    #[test]
+    fn a_key_from_prepare_alone_does_not_mean_compile_succeeds() {
+        for opts in [
+            Options {
+                strict: true,
+                ..Default::default()
+            },
+            Options {
+                deny_warnings: true,
+                ..Default::default()
+            },
+        ] {
+            let p = prepare(M, &opts).expect("parses and checks");
+            assert_eq!(p.key().len(), 64);
+            assert!(p.finish(&opts).is_err(), "{opts:?}");
+            assert!(compile(M, &opts).is_err());
+        }
+    }
+}

@@ -206,7 +206,7 @@ fn bwrap(userns_ok: bool) -> Check {
     let mut c = tool("bwrap", "bubblewrap", &["--version"], "the bwrap target");
     let Some(path) = c.path.clone() else { return c };
     let mut cmd = Command::new(&path);
-    cmd.env_clear().env("PATH", "/usr/bin:/bin").args([
+    cmd.env_clear().env("PATH", "/usr/bin:/bin").current_dir("/").args([
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
