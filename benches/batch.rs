@@ -389,13 +389,12 @@ fn main() {
     let wall_median = |v: &[(f64, f64)]| median(v.iter().map(|x| x.0).collect());
     let cpu = |v: &[(f64, f64)]| best(v.iter().map(|x| x.1).collect());
     println!(
-        "{:<32} {:>10} {:>10} {:>10} {:>10}   {}",
+        "{:<32} {:>10} {:>10} {:>10} {:>10}   median wall 1 t / {jobs} t",
         "(best of the rounds)",
         "wall, 1 t",
         format!("wall, {jobs} t"),
         "CPU, 1 t",
         format!("CPU, {jobs} t"),
-        format!("median wall 1 t / {jobs} t")
     );
     for (name, v) in [
         ("minimal writer (writes only)", &writer_t),
