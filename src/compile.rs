@@ -117,7 +117,9 @@ fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
                     m.grammar,
                 ) {
                     Ok(cap) => {
-                        let canonical = cap.to_string();
+                        // Sized up front: `to_string` would grow it a few times.
+                        let mut canonical = String::with_capacity(text.len() + 16);
+                        let _ = std::fmt::Write::write_fmt(&mut canonical, format_args!("{cap}"));
                         records.insert(CapRecord {
                             cap: canonical.clone(),
                             why: entry.why.clone(),
