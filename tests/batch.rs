@@ -171,7 +171,9 @@ fn output_is_in_input_order_and_the_same_for_any_jobs() {
 #[test]
 fn a_walk_skips_what_lock_skips_never_follows_symlinks_and_byte_sorts() {
     let f = Fixture::new();
-    for rel in ["B", "a", "a/deeper", "tests/good", "bazel"] {
+    // `a-b` < `a/…` < `a0` in byte order ('-' < '/' < '0'): a plain
+    // depth-first walk would put `a/…` first.
+    for rel in ["B", "a", "a/deeper", "a-b", "a0", "tests/good", "bazel"] {
         f.write(&format!("tree/{rel}/capgate.json"), &manifest(&rel.replace('/', "-")));
     }
     // Never walked.
@@ -197,13 +199,15 @@ fn a_walk_skips_what_lock_skips_never_follows_symlinks_and_byte_sorts() {
         paths,
         [
             "tree/B/capgate.json",
+            "tree/a-b/capgate.json",
             "tree/a/capgate.json",
             "tree/a/deeper/capgate.json",
+            "tree/a0/capgate.json",
             "tree/bazel/capgate.json",
             "tree/tests/good/capgate.json",
         ]
     );
-    assert_eq!(f.entries("store").len(), 5);
+    assert_eq!(f.entries("store").len(), 7);
     // `capgate lock` walks the same tree to the same manifests.
     f.cmd().args(["lock", "tree"]).assert().code(0);
     let lock = json::parse(&fs::read_to_string(f.path("tree/capgate.lock")).unwrap())

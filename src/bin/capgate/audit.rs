@@ -27,37 +27,61 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
 /// symlink) sits beside each manifest, so a batch need not look for it.
 pub fn walk_manifests(root: &Path) -> std::io::Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let (mut manifest, mut params) = (None, false);
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
+    walk_sorted(root, &mut |rel, params| out.push((rel, params)))?;
+    debug_assert!(out.windows(2).all(|w| w[0].0.as_bytes() < w[1].0.as_bytes()));
+    Ok(out)
+}
+
+/// Visit every `capgate.json` under `root` (relative path, params beside)
+/// already in byte order of the relative paths, so a batch can start on
+/// the first manifest while the walk goes on. A depth-first walk gives that
+/// order when siblings are sorted by their name plus `/` for a directory
+/// (plain name for a file): two paths first differ inside their first
+/// differing component, or where one component ends (at its `/`).
+/// Symlinks are never followed.
+pub fn walk_sorted(root: &Path, visit: &mut dyn FnMut(String, bool)) -> std::io::Result<()> {
+    fn dir(path: &Path, rel: &str, visit: &mut dyn FnMut(String, bool)) -> std::io::Result<()> {
+        let join = |name: &str| {
+            if rel.is_empty() {
+                name.to_string()
             } else {
                 format!("{rel}/{name}")
-            };
+            }
+        };
+        // (sort key, name, is a directory)
+        let mut children: Vec<(String, String, bool)> = Vec::new();
+        let (mut manifest, mut params) = (false, false);
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 let skip = SKIP_DIRS.contains(&name.as_str())
                     || name.starts_with("bazel-")
-                    || SKIP_PATHS.contains(&child.as_str());
+                    || SKIP_PATHS.contains(&join(&name).as_str());
                 if !skip {
-                    stack.push((entry.path(), child));
+                    children.push((format!("{name}/"), name, true));
                 }
             } else if ft.is_file() && name == "capgate.json" {
-                manifest = Some(child);
+                manifest = true;
             } else if name == "capgate.params.json" {
                 params = true;
             }
         }
-        if let Some(m) = manifest {
-            out.push((m, params));
+        if manifest {
+            children.push(("capgate.json".to_string(), "capgate.json".to_string(), false));
         }
+        children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (_, name, is_dir) in children {
+            if is_dir {
+                dir(&path.join(&name), &join(&name), visit)?;
+            } else {
+                visit(join(&name), params);
+            }
+        }
+        Ok(())
     }
-    out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(out)
+    dir(root, "", visit)
 }
 
 /// What the lock records for one manifest.

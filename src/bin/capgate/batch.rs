@@ -2,14 +2,16 @@
 //! store, on every core.
 //!
 //! Inputs are manifest files and directories (walked with `capgate lock`'s
-//! walk) from the command line and from `--manifests-from FILE` (`-` =
-//! stdin), in that order. Workers take manifests from a shared queue; each
-//! parses and normalizes its manifest, computes the key and stops there when
-//! `DIR/<key>/` exists (the warm case: no target lowered, nothing written),
-//! else lowers, writes the entry and drops the artifacts. The main thread
-//! prints each manifest's result in input order as soon as it and all
-//! before it are done, so the output does not depend on `--jobs` and no
-//! artifact outlives its manifest.
+//! walk, which yields manifests already in byte order) from the command line
+//! and from `--manifests-from FILE` (`-` = stdin), in that order. The calling
+//! thread walks and queues them while the other workers start on the first
+//! ones, then works too. Each worker parses its manifest, checks its grants
+//! and computes the key, and stops there when `DIR/<key>/` exists (the warm
+//! case: nothing normalized, lowered or written), else compiles, writes the
+//! entry and drops the artifacts. Whichever worker completes the next
+//! manifest in input order prints it and every later one already done, so
+//! the output does not depend on `--jobs` and no artifact outlives its
+//! manifest.
 
 use crate::args::{CompileArgs, Format};
 use crate::commands::{options, params_beside, read_manifest, Input};
@@ -17,13 +19,12 @@ use crate::report;
 use capgate::emit::{self, Stored};
 use capgate::json::Json;
 use capgate::Options;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 /// What became of one manifest.
 enum Status {
@@ -47,11 +48,12 @@ struct Item {
     /// Whether a capgate.params.json may sit beside it (false only when a
     /// walk saw that there is none).
     params: bool,
+    /// A directory that could not be walked (reported in its place).
+    error: Option<String>,
 }
 
-/// The manifests named by `args` and `--manifests-from`, in input order;
-/// directories replaced by the manifests under them.
-fn inputs(a: &CompileArgs) -> Result<Vec<Item>, String> {
+/// The paths named by `args` and then by `--manifests-from`, in order.
+fn named(a: &CompileArgs) -> Result<Vec<PathBuf>, String> {
     let mut named = a.manifests.clone();
     if let Some(from) = &a.manifests_from {
         let mut bytes = Vec::new();
@@ -65,20 +67,37 @@ fn inputs(a: &CompileArgs) -> Result<Vec<Item>, String> {
             named.push(PathBuf::from(OsStr::from_bytes(line)));
         }
     }
-    let mut out = Vec::with_capacity(named.len());
+    Ok(named)
+}
+
+/// Feed every manifest to `push` in input order, directories replaced by
+/// the manifests under them (streamed as the walk finds them).
+fn produce(named: Vec<PathBuf>, push: &mut dyn FnMut(Item)) {
     for path in named {
         if path.is_dir() {
-            let found =
-                crate::audit::walk_manifests(&path).map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
-            out.extend(found.into_iter().map(|(rel, params)| Item {
-                path: path.join(rel),
-                params,
-            }));
+            let walked = crate::audit::walk_sorted(&path, &mut |rel, params| {
+                push(Item {
+                    path: path.join(rel),
+                    params,
+                    error: None,
+                })
+            });
+            if let Err(e) = walked {
+                let error = Some(format!("cannot walk {}: {e}", path.display()));
+                push(Item {
+                    path,
+                    params: false,
+                    error,
+                });
+            }
         } else {
-            out.push(Item { path, params: true });
+            push(Item {
+                path,
+                params: true,
+                error: None,
+            });
         }
     }
-    Ok(out)
 }
 
 /// Compile one manifest into the store.
@@ -89,6 +108,9 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         status: Status::Failed,
         stderr: report::failure_text(&msg, fmt),
     };
+    if let Some(e) = &item.error {
+        return failed(e.clone());
+    }
     let beside = if item.params {
         params_beside(path)
     } else {
@@ -157,7 +179,7 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
         Ok(o) => o,
         Err(e) => return report::failure(&e, fmt),
     };
-    let manifests = match inputs(a) {
+    let named = match named(a) {
         Ok(m) => m,
         Err(e) => return report::failure(&e, fmt),
     };
@@ -168,10 +190,15 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
     let jobs = a
         .jobs
         .map(|n| n.get())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .min(manifests.len().max(1));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
-    let next = AtomicUsize::new(0);
+    // The calling thread walks and queues the manifests, then works too;
+    // the others start on the first manifest while the walk goes on.
+    let queue = Mutex::new(Queue {
+        items: VecDeque::new(),
+        done: false,
+    });
+    let ready = Condvar::new();
     let printer = Mutex::new(Printer {
         next: 0,
         pending: HashMap::new(),
@@ -180,18 +207,39 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
         worst: 0,
     });
     let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(item) = manifests.get(i) else { break };
-        let outcome = one(item, &flags, store, fmt);
+        let (i, item) = {
+            let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(x) = q.items.pop_front() {
+                    break x;
+                }
+                if q.done {
+                    return;
+                }
+                q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let outcome = one(&item, &flags, store, fmt);
         let mut p = printer.lock().unwrap_or_else(|e| e.into_inner());
-        p.pending.insert(i, outcome);
-        p.drain(&manifests, a.quiet, fmt, store, &files);
+        p.pending.insert(i, (item.path, outcome));
+        p.drain(a.quiet, fmt, store, &files);
     };
-    // The calling thread is one of the workers; no thread waits on another.
     std::thread::scope(|s| {
         for _ in 1..jobs {
             s.spawn(work);
         }
+        let mut n = 0usize;
+        produce(named, &mut |item| {
+            queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .items
+                .push_back((n, item));
+            ready.notify_one();
+            n += 1;
+        });
+        queue.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+        ready.notify_all();
         work();
     });
     let mut p = printer.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -202,18 +250,25 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
         eprintln!(
             "error: {} of {} manifest(s) failed ({rejected} rejected, {failed} unreadable or unwritable); {written} written, {present} already in {}",
             rejected + failed,
-            manifests.len(),
+            p.next,
             store.display()
         );
     }
     worst
 }
 
+/// Manifests waiting for a worker, numbered in input order.
+struct Queue {
+    items: VecDeque<(usize, Item)>,
+    /// No more will come.
+    done: bool,
+}
+
 /// Prints results in input order: a worker that finishes manifest `i`
 /// prints it and every later one already done, once all before `i` are.
 struct Printer {
     next: usize,
-    pending: HashMap<usize, Outcome>,
+    pending: HashMap<usize, (PathBuf, Outcome)>,
     out: io::BufWriter<io::Stdout>,
     /// Written, present, rejected, failed.
     counts: [usize; 4],
@@ -221,8 +276,8 @@ struct Printer {
 }
 
 impl Printer {
-    fn drain(&mut self, manifests: &[Item], quiet: bool, fmt: Format, store: &Path, files: &Json) {
-        while let Some(o) = self.pending.remove(&self.next) {
+    fn drain(&mut self, quiet: bool, fmt: Format, store: &Path, files: &Json) {
+        while let Some((path, o)) = self.pending.remove(&self.next) {
             if !o.stderr.is_empty() {
                 let _ = self.out.flush();
                 eprint!("{}", o.stderr);
@@ -236,7 +291,7 @@ impl Printer {
             self.counts[slot] += 1;
             self.worst = self.worst.max(code);
             if !quiet {
-                let _ = line(&mut self.out, fmt, &manifests[self.next].path, store, &o.status, files);
+                let _ = line(&mut self.out, fmt, &path, store, &o.status, files);
             }
             self.next += 1;
         }
