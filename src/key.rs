@@ -188,35 +188,41 @@ pub fn compute(
     manifest_jcs: &str,
 ) -> String {
     // JCS order of the top-level keys: capgate, grammar, manifest, options, params, targets.
-    let head = Json::Object(
-        [
-            ("capgate".to_string(), Json::str(VERSION)),
-            ("grammar".to_string(), Json::str(grammar.as_str())),
-        ]
-        .into(),
-    )
-    .to_compact();
-    let mut opts = BTreeMap::new();
-    opts.insert("deny_warnings".to_string(), Json::Bool(deny_warnings));
-    opts.insert("strict".to_string(), Json::Bool(strict));
-    let tail = Json::Object(
-        [
-            ("options".to_string(), Json::Object(opts)),
-            (
-                "params".to_string(),
-                Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
-            ),
-            ("targets".to_string(), Json::strs(targets.iter().map(|t| t.as_str()))),
-        ]
-        .into(),
-    )
-    .to_compact();
-    let mut text = String::with_capacity(head.len() + manifest_jcs.len() + tail.len() + 16);
-    text.push_str(&head[..head.len() - 1]);
+    use crate::json::escape_str;
+    let mut text = String::with_capacity(manifest_jcs.len() + 256);
+    text.push_str("{\"capgate\":");
+    escape_str(VERSION, &mut text);
+    text.push_str(",\"grammar\":");
+    escape_str(grammar.as_str(), &mut text);
     text.push_str(",\"manifest\":");
     text.push_str(manifest_jcs);
-    text.push(',');
-    text.push_str(&tail[1..]);
+    text.push_str(",\"options\":{\"deny_warnings\":");
+    text.push_str(if deny_warnings { "true" } else { "false" });
+    text.push_str(",\"strict\":");
+    text.push_str(if strict { "true" } else { "false" });
+    text.push_str("},\"params\":{");
+    let mut pairs: Vec<(&String, &String)> = params.iter().collect();
+    // Byte order is JCS (UTF-16) order unless a key has a character at or
+    // above U+E000.
+    if pairs.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE)) {
+        pairs.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        escape_str(k, &mut text);
+        text.push(':');
+        escape_str(v, &mut text);
+    }
+    text.push_str("},\"targets\":[");
+    for (i, t) in targets.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        escape_str(t.as_str(), &mut text);
+    }
+    text.push_str("]}");
     sha256_hex(text.as_bytes())
 }
 
@@ -270,10 +276,19 @@ mod tests {
         let targets: BTreeSet<Target> = Target::ALL.into_iter().collect();
         let mut params = BTreeMap::new();
         params.insert("PKG".to_string(), "/opt/x".to_string());
+        // Byte order and UTF-16 order of these two keys differ.
+        let mut odd = params.clone();
+        odd.insert("\u{E000}".to_string(), "a\"b\n".to_string());
+        odd.insert("\u{10000}".to_string(), "\u{e9}".to_string());
+        let one: BTreeSet<Target> = [Target::Bwrap].into_iter().collect();
         for (strict, deny) in [(false, false), (true, false), (false, true)] {
-            let want = digest(&preimage(Grammar::V1, &targets, strict, deny, &params, &manifest));
-            let got = compute(Grammar::V1, &targets, strict, deny, &params, &manifest.to_compact());
-            assert_eq!(got, want);
+            for p in [&params, &odd, &BTreeMap::new()] {
+                for t in [&targets, &one] {
+                    let want = digest(&preimage(Grammar::V1, t, strict, deny, p, &manifest));
+                    let got = compute(Grammar::V1, t, strict, deny, p, &manifest.to_compact());
+                    assert_eq!(got, want);
+                }
+            }
         }
     }
 }
