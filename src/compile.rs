@@ -55,8 +55,7 @@ impl Compiled {
     }
 }
 
-/// The front half: parse, substitute, parse grants, normalize. Shared by
-/// [`compile`] and [`key`].
+/// The front half after normalizing (`early`, then `late`).
 struct Front {
     policy: Policy,
     warnings: Diagnostics,
@@ -64,7 +63,9 @@ struct Front {
     manifest_jcs: String,
 }
 
-fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
+/// Parse, substitute params, parse grants, build the normalized manifest
+/// (the key's input).
+fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
     let (m, mut diags) = manifest::parse_partial(source)?;
     let mut used = BTreeSet::new();
 
@@ -143,7 +144,9 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                     m.grammar,
                 ) {
                     Ok(cap) => {
-                        let canonical = cap.to_string();
+                        // Sized up front: `to_string` would grow it a few times.
+                        let mut canonical = String::with_capacity(text.len() + 16);
+                        let _ = std::fmt::Write::write_fmt(&mut canonical, format_args!("{cap}"));
                         records.insert(CapRecord {
                             cap: canonical.clone(),
                             why: entry.why.clone(),
@@ -188,7 +191,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         return Err(diags.sorted());
     }
 
-    let manifest_json = key::normalized_manifest(&ManifestRecord {
+    let manifest_jcs = key::normalized_manifest_jcs(&ManifestRecord {
         grammar: m.grammar,
         name: &m.name.text,
         version: &m.version.text,
@@ -199,6 +202,27 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
         tools: tool_caps,
     });
     let parsed = parsed(&m, command, opts, grants);
+    Ok(Early {
+        parsed,
+        diags,
+        manifest_jcs,
+    })
+}
+
+/// The front half up to the key: parsed, grants checked, not normalized.
+struct Early {
+    parsed: Parsed,
+    diags: Diagnostics,
+    manifest_jcs: String,
+}
+
+/// Normalize and lint.
+fn late(e: Early, opts: &Options) -> Result<Front, Diagnostics> {
+    let Early {
+        parsed,
+        mut diags,
+        manifest_jcs,
+    } = e;
     let (policy, lints) = match policy::normalize(parsed) {
         Ok(x) => x,
         Err(mut errs) => {
@@ -218,7 +242,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
     Ok(Front {
         policy,
         warnings: diags.sorted(),
-        manifest_jcs: manifest_json.to_compact(),
+        manifest_jcs,
     })
 }
 
@@ -235,15 +259,15 @@ fn parsed(m: &Manifest, command: Option<Vec<String>>, opts: &Options, grants: Ve
     }
 }
 
-fn key_of(f: &Front, opts: &Options) -> String {
+fn key_of(grammar: manifest::Grammar, manifest_jcs: &str, opts: &Options) -> String {
     let targets = opts.effective_targets();
     key::compute(
-        f.policy.grammar,
+        grammar,
         &targets,
         opts.strict,
         opts.deny_warnings,
         &opts.params,
-        &f.manifest_jcs,
+        manifest_jcs,
     )
 }
 
@@ -257,8 +281,45 @@ pub fn key(source: &[u8], opts: &Options) -> Result<String, Diagnostics> {
 /// Compile a manifest into artifacts (bytes). Returns every diagnostic of
 /// the manifest on failure.
 pub fn compile(source: &[u8], opts: &Options) -> Result<Compiled, Diagnostics> {
-    let f = front(source, opts)?;
-    let key = key_of(&f, opts);
+    prepare(source, opts)?.finish(opts)
+}
+
+/// A manifest parsed and checked, with its key, before it is normalized,
+/// linted or lowered: what a content-addressed store needs to decide that
+/// nothing is to be done. `compile` = `prepare` + [`Prepared::finish`].
+///
+/// The key is the key `finish` would give, but `finish` can still reject
+/// the manifest (a policy conflict, a lint under `--deny-warnings`, a
+/// target's own limit, an unenforced grant under `--strict`), so a key from
+/// `prepare` alone proves nothing; a store entry under that key does,
+/// because only a successful compile of the same inputs (the key covers
+/// them all, and the capgate version) writes one.
+pub struct Prepared {
+    early: Early,
+    key: String,
+}
+
+impl Prepared {
+    /// The 64-hex content key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// Normalize, lint and lower every target of `opts` (the options given
+    /// to [`prepare`]).
+    pub fn finish(self, opts: &Options) -> Result<Compiled, Diagnostics> {
+        lower_all(late(self.early, opts)?, self.key, opts)
+    }
+}
+
+/// Parse a manifest, check its grants and compute its key, without
+/// normalizing or lowering (see [`Prepared`]).
+pub fn prepare(source: &[u8], opts: &Options) -> Result<Prepared, Diagnostics> {
+    let early = early(source, opts)?;
+    let key = key_of(early.parsed.grammar, &early.manifest_jcs, opts);
+    Ok(Prepared { early, key })
+}
+
+fn lower_all(f: Front, key: String, opts: &Options) -> Result<Compiled, Diagnostics> {
     let targets = opts.effective_targets();
 
     let mut artifacts = vec![Artifact::text(
@@ -349,4 +410,44 @@ pub fn output_files(targets: &BTreeSet<Target>) -> Vec<&'static str> {
 /// Severity helper for callers.
 pub fn is_fatal(d: &Diagnostics) -> bool {
     d.iter().any(|x| x.severity == Severity::Error)
+}
+
+#[cfg(test)]
+mod prepare_tests {
+    use super::*;
+
+    const M: &[u8] = br#"{"grammar": "1", "name": "p", "version": "1.0.0",
+        "command": ["/usr/bin/node", "/opt/mcp/p/index.js"],
+        "capabilities": ["fs:read:/opt/mcp/p/**", "net:connect:*:443"], "tools": []}"#;
+
+    #[test]
+    fn prepare_gives_the_key_of_compile_and_finish_gives_compile() {
+        let opts = Options::default();
+        let p = prepare(M, &opts).unwrap();
+        let c = compile(M, &opts).unwrap();
+        assert_eq!(p.key(), c.key);
+        let f = p.finish(&opts).unwrap();
+        assert_eq!(f.artifacts, c.artifacts);
+        assert_eq!(f.warnings, c.warnings);
+        assert!(!f.warnings.is_empty(), "the `*` host lint comes from finish");
+    }
+
+    #[test]
+    fn a_key_from_prepare_alone_does_not_mean_compile_succeeds() {
+        for opts in [
+            Options {
+                strict: true,
+                ..Default::default()
+            },
+            Options {
+                deny_warnings: true,
+                ..Default::default()
+            },
+        ] {
+            let p = prepare(M, &opts).expect("parses and checks");
+            assert_eq!(p.key().len(), 64);
+            assert!(p.finish(&opts).is_err(), "{opts:?}");
+            assert!(compile(M, &opts).is_err());
+        }
+    }
 }

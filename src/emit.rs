@@ -91,10 +91,15 @@ fn temp_sibling(dir: &Path, tag: &str) -> io::Result<PathBuf> {
 
 fn write_tree(root: &Path, artifacts: &[Artifact]) -> io::Result<()> {
     fs::create_dir(root)?;
+    // Each directory is made once (a batch writes thousands of trees).
+    let mut made: Vec<&str> = Vec::new();
     for a in artifacts {
         let path = root.join(&a.path);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
+        if let Some((dir, _)) = a.path.rsplit_once('/') {
+            if !made.contains(&dir) {
+                fs::create_dir_all(root.join(dir))?;
+                made.push(dir);
+            }
         }
         // No fsync: like compilers and build tools, capgate relies on the
         // rename for atomicity towards readers, not for crash durability.
@@ -184,11 +189,18 @@ pub enum Stored {
 
 /// Write to `store/<key>/` unless it exists.
 pub fn write_store(store: &Path, key: &str, artifacts: &[Artifact]) -> io::Result<Stored> {
-    let dir = store.join(key);
-    if dir.is_dir() {
+    if store.join(key).is_dir() {
         return Ok(Stored::Present);
     }
     fs::create_dir_all(store)?;
+    add_to_store(store, key, artifacts)
+}
+
+/// Write `store/<key>/` (a sibling temp dir, then a rename) into an existing
+/// store whose `<key>` the caller found absent; a concurrent writer of the
+/// same key makes it [`Stored::Present`].
+pub fn add_to_store(store: &Path, key: &str, artifacts: &[Artifact]) -> io::Result<Stored> {
+    let dir = store.join(key);
     let tmp = temp_sibling(&dir, "new")?;
     let result = write_tree(&tmp, artifacts).and_then(|_| fs::rename(&tmp, &dir));
     match result {

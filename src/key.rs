@@ -85,6 +85,72 @@ pub fn normalized_manifest(m: &ManifestRecord) -> Json {
     Json::Object(o)
 }
 
+/// The JCS text of [`normalized_manifest`], written directly (no tree):
+/// keys in JCS order (`capabilities`, `command`, `grammar`, `image`, `name`,
+/// `profile`, `tools`, `version`; `cap`, `why`; `capabilities`, `name`).
+pub fn normalized_manifest_jcs(m: &ManifestRecord) -> String {
+    use crate::json::escape_str;
+    fn caps(out: &mut String, caps: &BTreeSet<CapRecord>) {
+        out.push('[');
+        for (i, c) in caps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"cap\":");
+            escape_str(&c.cap, out);
+            if let Some(w) = &c.why {
+                out.push_str(",\"why\":");
+                escape_str(w, out);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"capabilities\":");
+    caps(&mut out, &m.capabilities);
+    out.push_str(",\"command\":");
+    match m.command {
+        Some(cmd) => {
+            out.push('[');
+            for (i, a) in cmd.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escape_str(a, &mut out);
+            }
+            out.push(']');
+        }
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"grammar\":");
+    escape_str(m.grammar.as_str(), &mut out);
+    out.push_str(",\"image\":");
+    match m.image {
+        Some(i) => escape_str(i, &mut out),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"name\":");
+    escape_str(m.name, &mut out);
+    out.push_str(",\"profile\":");
+    escape_str(m.profile.as_str(), &mut out);
+    out.push_str(",\"tools\":[");
+    for (i, (name, c)) in m.tools.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"capabilities\":");
+        caps(&mut out, c);
+        out.push_str(",\"name\":");
+        escape_str(name, &mut out);
+        out.push('}');
+    }
+    out.push_str("],\"version\":");
+    escape_str(m.version, &mut out);
+    out.push('}');
+    out
+}
+
 /// The key preimage (a JSON object; hash its JCS form).
 pub fn preimage(
     grammar: Grammar,
@@ -122,35 +188,41 @@ pub fn compute(
     manifest_jcs: &str,
 ) -> String {
     // JCS order of the top-level keys: capgate, grammar, manifest, options, params, targets.
-    let head = Json::Object(
-        [
-            ("capgate".to_string(), Json::str(VERSION)),
-            ("grammar".to_string(), Json::str(grammar.as_str())),
-        ]
-        .into(),
-    )
-    .to_compact();
-    let mut opts = BTreeMap::new();
-    opts.insert("deny_warnings".to_string(), Json::Bool(deny_warnings));
-    opts.insert("strict".to_string(), Json::Bool(strict));
-    let tail = Json::Object(
-        [
-            ("options".to_string(), Json::Object(opts)),
-            (
-                "params".to_string(),
-                Json::Object(params.iter().map(|(k, v)| (k.clone(), Json::str(v))).collect()),
-            ),
-            ("targets".to_string(), Json::strs(targets.iter().map(|t| t.as_str()))),
-        ]
-        .into(),
-    )
-    .to_compact();
-    let mut text = String::with_capacity(head.len() + manifest_jcs.len() + tail.len() + 16);
-    text.push_str(&head[..head.len() - 1]);
+    use crate::json::escape_str;
+    let mut text = String::with_capacity(manifest_jcs.len() + 256);
+    text.push_str("{\"capgate\":");
+    escape_str(VERSION, &mut text);
+    text.push_str(",\"grammar\":");
+    escape_str(grammar.as_str(), &mut text);
     text.push_str(",\"manifest\":");
     text.push_str(manifest_jcs);
-    text.push(',');
-    text.push_str(&tail[1..]);
+    text.push_str(",\"options\":{\"deny_warnings\":");
+    text.push_str(if deny_warnings { "true" } else { "false" });
+    text.push_str(",\"strict\":");
+    text.push_str(if strict { "true" } else { "false" });
+    text.push_str("},\"params\":{");
+    let mut pairs: Vec<(&String, &String)> = params.iter().collect();
+    // Byte order is JCS (UTF-16) order unless a key has a character at or
+    // above U+E000.
+    if pairs.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xEE)) {
+        pairs.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        escape_str(k, &mut text);
+        text.push(':');
+        escape_str(v, &mut text);
+    }
+    text.push_str("},\"targets\":[");
+    for (i, t) in targets.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        escape_str(t.as_str(), &mut text);
+    }
+    text.push_str("]}");
     sha256_hex(text.as_bytes())
 }
 
@@ -164,6 +236,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn normalized_manifest_jcs_equals_the_tree_form() {
+        let caps: BTreeSet<CapRecord> = [
+            CapRecord {
+                cap: "fs:read:/opt/x/**".into(),
+                why: Some("needs \"quotes\" and \u{e9}\n".into()),
+            },
+            CapRecord {
+                cap: "net:connect:a.example:443".into(),
+                why: None,
+            },
+        ]
+        .into();
+        let command = vec!["/usr/bin/node".to_string(), "a\tb".to_string()];
+        let mut tools = BTreeMap::new();
+        tools.insert("b_tool".to_string(), caps.clone());
+        tools.insert("a_tool".to_string(), BTreeSet::new());
+        for (image, command) in [(None, None), (Some("repo@sha256:00"), Some(command.as_slice()))] {
+            let m = ManifestRecord {
+                grammar: Grammar::V1,
+                name: "@scope/name",
+                version: "1.0.0",
+                profile: Profile::Debian,
+                image,
+                command,
+                capabilities: caps.clone(),
+                tools: tools.clone(),
+            };
+            assert_eq!(normalized_manifest_jcs(&m), normalized_manifest(&m).to_compact());
+        }
+    }
+
+    #[test]
     fn compute_equals_digest_of_preimage() {
         let mut manifest = BTreeMap::new();
         manifest.insert("name".to_string(), Json::str("x"));
@@ -172,10 +276,19 @@ mod tests {
         let targets: BTreeSet<Target> = Target::ALL.into_iter().collect();
         let mut params = BTreeMap::new();
         params.insert("PKG".to_string(), "/opt/x".to_string());
+        // Byte order and UTF-16 order of these two keys differ.
+        let mut odd = params.clone();
+        odd.insert("\u{E000}".to_string(), "a\"b\n".to_string());
+        odd.insert("\u{10000}".to_string(), "\u{e9}".to_string());
+        let one: BTreeSet<Target> = [Target::Bwrap].into_iter().collect();
         for (strict, deny) in [(false, false), (true, false), (false, true)] {
-            let want = digest(&preimage(Grammar::V1, &targets, strict, deny, &params, &manifest));
-            let got = compute(Grammar::V1, &targets, strict, deny, &params, &manifest.to_compact());
-            assert_eq!(got, want);
+            for p in [&params, &odd, &BTreeMap::new()] {
+                for t in [&targets, &one] {
+                    let want = digest(&preimage(Grammar::V1, t, strict, deny, p, &manifest));
+                    let got = compute(Grammar::V1, t, strict, deny, p, &manifest.to_compact());
+                    assert_eq!(got, want);
+                }
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ pub mod review;
 pub mod target;
 
 pub use artifact::Artifact;
-pub use compile::{compile, is_fatal, key, output_files, Compiled, Options};
+pub use compile::{compile, is_fatal, key, output_files, prepare, Compiled, Options, Prepared};
 pub use diag::{Code, Diagnostic, Diagnostics, Severity, Span};
 pub use target::Target;
 

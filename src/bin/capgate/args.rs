@@ -34,10 +34,18 @@ Examples:
   capgate compile capgate.json --out-dir out/
   capgate compile capgate.json --out-dir out/ --target bwrap --param PKG=/opt/mcp/pkg
   capgate compile a/capgate.json b/capgate.json --store store/   # writes store/<key>/, skips existing keys
+  capgate compile servers/ --store store/ --jobs 2                # every capgate.json under servers/
+  git ls-files '*capgate.json' | capgate compile --manifests-from - --store store/ --format json
 
 An existing --out-dir is replaced atomically, and only if it holds nothing but
 capgate's own files. In --store mode a capgate.params.json beside each manifest
-supplies its params (--param and --params-file apply on top).")]
+supplies its params (--param and --params-file apply on top); a directory is
+walked like `capgate lock` walks (no symlinks followed; .git, target,
+node_modules, bazel-*, tests/ui and tests/hostile skipped; byte-sorted). A key
+already in the store is not compiled again. stdout gets one `KEY  PATH` line
+per manifest in input order (a JSON object per line with --format json), the
+same for any --jobs; a rejected manifest's diagnostics go to stderr and the
+batch goes on (exit 1 at the end; 2 if a file could not be read or written).")]
     Compile(CompileArgs),
     /// Print the content key (64 hex digits) of a manifest.
     #[command(after_help = "Example:\n  capgate key capgate.json --param PKG=/opt/mcp/pkg")]
@@ -116,6 +124,19 @@ bwrap, podman, runc or squid is missing.")]
     /// Import another tool's server description as a capgate.json, with a lossiness report.
     #[command(after_help = crate::import::HELP)]
     Import(crate::import::ImportArgs),
+    /// Check what this host can run (bwrap, user namespaces, podman, runc, squid, nft, cgroups).
+    #[command(after_help = "\
+Examples:
+  capgate doctor                 # per target: ready or not, and how to fix it
+  capgate doctor --format json   # the same as one JSON object (format capgate.doctor/1)
+
+Read-only: it reads /proc and /sys, asks each tool for its version, starts one
+throwaway bwrap sandbox (as uid 65534 when run as root, as capgate exec does)
+and, as root, one child in a new network namespace. It changes nothing.
+Exit status: 0 when the default launch works (capgate exec with bwrap, and
+squid for egress), 1 when it does not; docker, nftables and limits are
+reported but not required.")]
+    Doctor(DoctorArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {
@@ -171,9 +192,16 @@ pub struct CommonArgs {
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
-    /// Manifest files (one with --out-dir, any number with --store).
-    #[arg(required = true, value_name = "MANIFEST")]
+    /// Manifest files (one with --out-dir); with --store any number of
+    /// manifests and directories (walked for capgate.json).
+    #[arg(required_unless_present = "manifests_from", value_name = "MANIFEST|DIR")]
     pub manifests: Vec<PathBuf>,
+    /// With --store: read more manifest paths (or directories) from FILE, one per line; `-` is stdin.
+    #[arg(long, value_name = "FILE")]
+    pub manifests_from: Option<PathBuf>,
+    /// With --store: compile this many manifests at a time (default: the number of CPUs).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Write the artifacts to this directory.
     #[arg(
         long,
@@ -267,6 +295,13 @@ pub enum FailOn {
     Medium,
     High,
     Critical,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

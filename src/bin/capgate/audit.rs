@@ -3,7 +3,7 @@
 //! emits an in-toto Statement with a SLSA Provenance v1 predicate.
 
 use crate::args::{Format, LockArgs};
-use crate::commands::{read_manifest, read_params_file, Input};
+use crate::commands::{params_beside, read_manifest, Input};
 use crate::report;
 use capgate::json::{self, Json, Kind};
 use capgate::Options;
@@ -20,32 +20,68 @@ const SKIP_PATHS: &[&str] = &["tests/ui", "tests/hostile", "tests/import"];
 /// Every `capgate.json` under `root`, as byte-sorted relative paths.
 /// Symlinks are never followed.
 pub fn walk(root: &Path) -> std::io::Result<Vec<String>> {
+    Ok(walk_manifests(root)?.into_iter().map(|(rel, _)| rel).collect())
+}
+
+/// [`walk`], with whether a `capgate.params.json` entry (a file or a
+/// symlink) sits beside each manifest, so a batch need not look for it.
+pub fn walk_manifests(root: &Path) -> std::io::Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        for entry in fs::read_dir(&dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
+    walk_sorted(root, &mut |rel, params| out.push((rel, params)))?;
+    debug_assert!(out.windows(2).all(|w| w[0].0.as_bytes() < w[1].0.as_bytes()));
+    Ok(out)
+}
+
+/// Visit every `capgate.json` under `root` (relative path, params beside)
+/// already in byte order of the relative paths, so a batch can start on
+/// the first manifest while the walk goes on. A depth-first walk gives that
+/// order when siblings are sorted by their name plus `/` for a directory
+/// (plain name for a file): two paths first differ inside their first
+/// differing component, or where one component ends (at its `/`).
+/// Symlinks are never followed.
+pub fn walk_sorted(root: &Path, visit: &mut dyn FnMut(String, bool)) -> std::io::Result<()> {
+    fn dir(path: &Path, rel: &str, visit: &mut dyn FnMut(String, bool)) -> std::io::Result<()> {
+        let join = |name: &str| {
+            if rel.is_empty() {
+                name.to_string()
             } else {
                 format!("{rel}/{name}")
-            };
+            }
+        };
+        // (sort key, name, is a directory)
+        let mut children: Vec<(String, String, bool)> = Vec::new();
+        let (mut manifest, mut params) = (false, false);
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
             let ft = entry.file_type()?;
             if ft.is_dir() {
                 let skip = SKIP_DIRS.contains(&name.as_str())
                     || name.starts_with("bazel-")
-                    || SKIP_PATHS.contains(&child.as_str());
+                    || SKIP_PATHS.contains(&join(&name).as_str());
                 if !skip {
-                    stack.push((entry.path(), child));
+                    children.push((format!("{name}/"), name, true));
                 }
             } else if ft.is_file() && name == "capgate.json" {
-                out.push(child);
+                manifest = true;
+            } else if name == "capgate.params.json" {
+                params = true;
             }
         }
+        if manifest {
+            children.push(("capgate.json".to_string(), "capgate.json".to_string(), false));
+        }
+        children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (_, name, is_dir) in children {
+            if is_dir {
+                dir(&path.join(&name), &join(&name), visit)?;
+            } else {
+                visit(join(&name), params);
+            }
+        }
+        Ok(())
     }
-    out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(out)
+    dir(root, "", visit)
 }
 
 /// What the lock records for one manifest.
@@ -64,12 +100,7 @@ type Lock = BTreeMap<String, Locked>;
 fn lock_entry(root: &Path, rel: &str) -> Result<Result<Locked, String>, String> {
     let path = root.join(rel);
     let file = path.display().to_string();
-    let beside = path.parent().unwrap_or(root).join("capgate.params.json");
-    let params = if beside.is_file() {
-        read_params_file(&beside)?
-    } else {
-        BTreeMap::new()
-    };
+    let params = params_beside(&path)?;
     let render = |ds: &capgate::Diagnostics, source: &[u8]| {
         let text = String::from_utf8_lossy(source);
         ds.iter()

@@ -2,7 +2,7 @@
 
 use crate::args::{Cli, Command, CommonArgs, CompileArgs, Format, KeyArgs, TargetArg, VerifyArgs};
 use crate::report;
-use capgate::emit::{self, Stored};
+use capgate::emit;
 use capgate::{Artifact, Options, Target};
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> u8 {
             runc,
             remove,
         } => crate::exec::reap(&name, &globals, runc, remove.as_deref()),
+        Command::Doctor(a) => crate::doctor::run(&a),
         Command::Bridge {
             listen,
             connect,
@@ -73,6 +74,17 @@ pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String>
     Ok(out)
 }
 
+/// The params of a `capgate.params.json` beside `manifest` (tree walks and
+/// `--store` batches), or none when there is no such file.
+pub fn params_beside(manifest: &Path) -> Result<BTreeMap<String, String>, String> {
+    let beside = manifest.parent().unwrap_or(Path::new(".")).join("capgate.params.json");
+    if beside.is_file() {
+        read_params_file(&beside)
+    } else {
+        Ok(BTreeMap::new())
+    }
+}
+
 /// Build library options from the common flags; `base` holds params that
 /// the flags override (a `capgate.params.json` in --store mode).
 pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
@@ -115,7 +127,11 @@ pub enum Input {
 }
 
 pub fn read_manifest(path: &Path) -> Result<Input, String> {
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    use std::io::Read;
+    // One open and an fstat: batches read thousands of manifests.
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut file = fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
     if meta.is_dir() {
         return Err(format!(
             "{} is a directory; pass the manifest file (capgate.json)",
@@ -127,9 +143,9 @@ pub fn read_manifest(path: &Path) -> Result<Input, String> {
             capgate::manifest::too_large(meta.len()),
         ])));
     }
-    fs::read(path)
-        .map(Input::Bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(Input::Bytes(bytes))
 }
 
 /// Read and compile one manifest. Rejections are reported here (exit 1),
@@ -159,56 +175,47 @@ fn display(path: &Path) -> String {
 
 fn compile(a: CompileArgs) -> u8 {
     let fmt = a.common.format;
-    if a.out_dir.is_some() && a.manifests.len() > 1 {
-        return report::failure("--out-dir takes one manifest; use --store DIR for several", fmt);
+    if let Some(store) = a.store.clone() {
+        return crate::batch::run(&a, &store);
     }
-    let mut worst = 0u8;
-    for manifest in &a.manifests {
-        let base = if a.store.is_some() {
-            let beside = manifest.parent().unwrap_or(Path::new(".")).join("capgate.params.json");
-            if beside.is_file() {
-                match read_params_file(&beside) {
-                    Ok(p) => p,
-                    Err(e) => return report::failure(&e, fmt),
-                }
-            } else {
-                BTreeMap::new()
-            }
-        } else {
-            BTreeMap::new()
-        };
-        let opts = match options(&a.common, base) {
-            Ok(o) => o,
-            Err(e) => return report::failure(&e, fmt),
-        };
-        let file = display(manifest);
-        let (source, compiled) = match compile_file(manifest, &opts, fmt) {
-            Ok(x) => x,
-            Err(1) => {
-                worst = worst.max(1);
-                continue;
-            }
-            Err(code) => return code,
-        };
-        report::diagnostics(&compiled.warnings, &source, &file, fmt);
-        let (dest, status) = if let Some(dir) = &a.out_dir {
-            if let Err(e) = emit::write_out_dir(dir, &compiled.artifacts) {
-                return report::failure(&format!("cannot write {}: {e}", dir.display()), fmt);
-            }
-            (dir.clone(), "written")
-        } else {
-            let store = a.store.as_ref().expect("clap requires --out-dir or --store");
-            match emit::write_store(store, &compiled.key, &compiled.artifacts) {
-                Ok(Stored::Written) => (store.join(&compiled.key), "written"),
-                Ok(Stored::Present) => (store.join(&compiled.key), "present"),
-                Err(e) => return report::failure(&format!("cannot write to store {}: {e}", store.display()), fmt),
-            }
-        };
-        if !a.quiet {
-            summary(fmt, &file, &compiled, &dest, status);
-        }
+    let Some(out_dir) = &a.out_dir else {
+        return report::failure("compile needs --out-dir DIR (one manifest) or --store DIR", fmt);
+    };
+    if a.manifests_from.is_some() || a.jobs.is_some() {
+        return report::failure("--manifests-from and --jobs need --store DIR (a batch)", fmt);
     }
-    worst
+    let [manifest] = a.manifests.as_slice() else {
+        return report::failure(
+            "--out-dir takes exactly one manifest; use --store DIR to compile several (each to DIR/<key>/)",
+            fmt,
+        );
+    };
+    if manifest.is_dir() {
+        return report::failure(
+            &format!(
+                "{} is a directory; pass its capgate.json, or use --store DIR to compile every manifest under it",
+                manifest.display()
+            ),
+            fmt,
+        );
+    }
+    let opts = match options(&a.common, BTreeMap::new()) {
+        Ok(o) => o,
+        Err(e) => return report::failure(&e, fmt),
+    };
+    let file = display(manifest);
+    let (source, compiled) = match compile_file(manifest, &opts, fmt) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    report::diagnostics(&compiled.warnings, &source, &file, fmt);
+    if let Err(e) = emit::write_out_dir(out_dir, &compiled.artifacts) {
+        return report::failure(&format!("cannot write {}: {e}", out_dir.display()), fmt);
+    }
+    if !a.quiet {
+        summary(fmt, &file, &compiled, out_dir, "written");
+    }
+    0
 }
 
 fn summary(fmt: Format, file: &str, c: &capgate::Compiled, dest: &Path, status: &str) {

@@ -4,8 +4,10 @@
 
 mod args;
 mod audit;
+mod batch;
 mod commands;
 mod diff;
+mod doctor;
 mod exec;
 mod import;
 mod report;

@@ -5,6 +5,11 @@ use capgate::{diag, Diagnostics};
 
 /// Print diagnostics of one manifest to stderr.
 pub fn diagnostics(ds: &Diagnostics, source: &[u8], file: &str, format: Format) {
+    eprint!("{}", render(ds, source, file, format));
+}
+
+/// The diagnostics of one manifest as `diagnostics` prints them.
+pub fn render(ds: &Diagnostics, source: &[u8], file: &str, format: Format) -> String {
     let text = String::from_utf8_lossy(source);
     let mut out = String::new();
     for d in ds.iter() {
@@ -34,20 +39,25 @@ pub fn diagnostics(ds: &Diagnostics, source: &[u8], file: &str, format: Format) 
             ));
         }
     }
-    eprint!("{out}");
+    out
 }
 
 /// A usage or I/O failure (exit 2).
 pub fn failure(msg: &str, format: Format) -> u8 {
+    eprint!("{}", failure_text(msg, format));
+    2
+}
+
+/// The line `failure` prints.
+pub fn failure_text(msg: &str, format: Format) -> String {
     match format {
-        Format::Human => eprintln!("error: {msg}"),
+        Format::Human => format!("error: {msg}\n"),
         Format::Json => {
             let mut o = std::collections::BTreeMap::new();
             o.insert("severity".to_string(), capgate::json::Json::str("error"));
             o.insert("code".to_string(), capgate::json::Json::Null);
             o.insert("message".to_string(), capgate::json::Json::str(msg));
-            eprintln!("{}", capgate::json::Json::Object(o).to_compact());
+            format!("{}\n", capgate::json::Json::Object(o).to_compact())
         }
     }
-    2
 }

@@ -14,7 +14,7 @@ mod limits;
 mod netns;
 mod oci;
 mod preflight;
-mod process;
+pub(crate) mod process;
 
 use crate::args::{ExecArgs, ExecTarget};
 use artifacts::Loaded;
