@@ -48,6 +48,7 @@ pub mod key;
 pub mod manifest;
 pub mod policy;
 pub mod review;
+pub mod store;
 pub mod target;
 
 pub use artifact::Artifact;

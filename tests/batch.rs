@@ -88,11 +88,12 @@ impl Fixture {
             String::from_utf8(out.stderr).unwrap(),
         )
     }
-    /// The store's entries (names), sorted.
+    /// The store's entries (key names, not the `.inputs` memo), sorted.
     fn entries(&self, store: &str) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(self.path(store))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".inputs")
             .collect();
         v.sort();
         v
@@ -311,6 +312,47 @@ fn a_warm_run_writes_nothing_and_reports_present() {
     let (_, json_out, _) = f.batch(&["tree", "--store", "store", "--format", "json"]);
     assert_eq!(json_out.matches("\"status\":\"present\"").count(), 3, "{json_out}");
     assert_eq!(stamps(&f.path("store")), before);
+}
+
+/// The input memo (`.inputs/`) answers a warm run, but only for the very
+/// same inputs and only while the entry it names exists.
+#[test]
+fn the_input_memo_is_a_shortcut_never_a_source_of_truth() {
+    let f = Fixture::new();
+    f.write("a/capgate.json", &manifest("a"));
+    let (code, cold, _) = f.batch(&["a/capgate.json", "--store", "store"]);
+    assert_eq!(code, 0);
+    let key = f.key("a/capgate.json", &[]);
+    assert_eq!(cold, format!("{key}  a/capgate.json\n"));
+    let memos: Vec<_> = fs::read_dir(f.path("store/.inputs")).unwrap().collect();
+    assert_eq!(memos.len(), 1, "one memo per distinct input");
+    let memo = memos[0].as_ref().unwrap().path();
+    assert_eq!(fs::read_to_string(&memo).unwrap(), format!("{key}\n"));
+
+    // Whitespace changes the bytes, not the key: a new memo, the same entry.
+    f.write("a/capgate.json", &manifest("a").replace("\n", "\n  "));
+    let (_, out, _) = f.batch(&["a/capgate.json", "--store", "store", "--format", "json"]);
+    assert!(out.contains("\"status\":\"present\""), "{out}");
+    assert_eq!(fs::read_dir(f.path("store/.inputs")).unwrap().count(), 2);
+
+    // An entry removed by hand is written again, whatever the memo says.
+    fs::remove_dir_all(f.path("store").join(&key)).unwrap();
+    let (_, out, _) = f.batch(&["a/capgate.json", "--store", "store", "--format", "json"]);
+    assert!(out.contains("\"status\":\"written\""), "{out}");
+    assert!(f.path("store").join(&key).join("index.json").is_file());
+
+    // A torn or foreign memo reads as a miss and is rewritten.
+    fs::write(&memo, "not a key").unwrap();
+    f.write("a/capgate.json", &manifest("a"));
+    let (code, out, _) = f.batch(&["a/capgate.json", "--store", "store"]);
+    assert_eq!((code, out), (0, cold));
+    assert_eq!(fs::read_to_string(&memo).unwrap(), format!("{key}\n"));
+
+    // A changed param is another input: compiled, not recalled.
+    f.write("p/capgate.json", &with_param("p"));
+    let (_, one, _) = f.batch(&["p/capgate.json", "--store", "store", "--param", "PKG=/opt/mcp/one"]);
+    let (_, two, _) = f.batch(&["p/capgate.json", "--store", "store", "--param", "PKG=/opt/mcp/two"]);
+    assert_ne!(one.split_whitespace().next(), two.split_whitespace().next());
 }
 
 #[test]

@@ -136,6 +136,24 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         }
         Err(e) => return failed(e),
     };
+    // The input memo: these very inputs compiled before, and their entry is there.
+    let input = capgate::store::input_digest(&source, &opts);
+    if let Some(key) = capgate::store::recall(store, &input) {
+        return Outcome {
+            status: Status::Present(key),
+            stderr: String::new(),
+        };
+    }
+    let remembered = |status: Status, stderr: String| match &status {
+        Status::Written(key) | Status::Present(key) => match capgate::store::remember(store, &input, key) {
+            Ok(()) => Outcome { status, stderr },
+            Err(e) => failed(format!(
+                "cannot write the input memo of {file} in {}: {e}",
+                store.display()
+            )),
+        },
+        _ => Outcome { status, stderr },
+    };
     let rejected = |ds: &capgate::Diagnostics| Outcome {
         status: Status::Rejected,
         stderr: report::render(ds, &source, &file, fmt),
@@ -149,10 +167,7 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         // Only a successful compile of these very inputs writes DIR/<key>/,
         // so there is nothing to do: no normalizing, linting or lowering
         // (the lints were printed when the entry was written).
-        return Outcome {
-            status: Status::Present(key),
-            stderr: String::new(),
-        };
+        return remembered(Status::Present(key), String::new());
     }
     let compiled = match prepared.finish(&opts) {
         Ok(c) => c,
@@ -160,14 +175,8 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
     };
     let warnings = report::render(&compiled.warnings, &source, &file, fmt);
     match emit::add_to_store(store, &key, &compiled.artifacts) {
-        Ok(Stored::Written) => Outcome {
-            status: Status::Written(key),
-            stderr: warnings,
-        },
-        Ok(Stored::Present) => Outcome {
-            status: Status::Present(key),
-            stderr: warnings,
-        },
+        Ok(Stored::Written) => remembered(Status::Written(key), warnings),
+        Ok(Stored::Present) => remembered(Status::Present(key), warnings),
         Err(e) => failed(format!("cannot write {} to the store {}: {e}", file, store.display())),
     }
 }
