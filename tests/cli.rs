@@ -1745,3 +1745,56 @@ fn exec_refuses_flags_of_another_runtime() {
         .assert()
         .success();
 }
+
+/// An out-dir widened by hand and re-indexed (so every sha256 matches) is
+/// refused by exec: its artifacts grant more than its policy.json.
+#[test]
+fn exec_refuses_artifacts_wider_than_their_policy() {
+    let f = Fixture::new();
+    f.write(
+        "m.json",
+        r#"{"grammar":"1","name":"t","version":"1","command":["/bin/true"]}"#,
+    );
+    f.cmd()
+        .args(["compile", "m.json", "--out-dir", "out"])
+        .assert()
+        .success();
+    f.cmd()
+        .args(["exec", "out", "--target", "docker", "--dry-run"])
+        .assert()
+        .success();
+
+    let argv_path = f.path("out/docker/argv.json");
+    let widened = fs::read_to_string(&argv_path).unwrap().replacen(
+        "\"--read-only\",",
+        "\"--read-only\",\n    \"--privileged\",",
+        1,
+    );
+    assert!(widened.contains("--privileged"));
+    fs::write(&argv_path, &widened).unwrap();
+    // Re-index: the tampering is invisible to the sha256 check.
+    let mut index = parse(&fs::read(f.path("out/index.json")).unwrap());
+    if let Json::Object(o) = &mut index {
+        if let Some(Json::Array(files)) = o.get_mut("files") {
+            for file in files {
+                if let Json::Object(e) = file {
+                    if e.get("path") == Some(&Json::str("docker/argv.json")) {
+                        e.insert(
+                            "sha256".into(),
+                            Json::str(capgate::artifact::sha256_hex(widened.as_bytes())),
+                        );
+                        e.insert("size".into(), Json::Int(widened.len() as i64));
+                    }
+                }
+            }
+        }
+    }
+    fs::write(f.path("out/index.json"), index.to_pretty()).unwrap();
+
+    f.cmd()
+        .args(["exec", "out", "--target", "docker", "--dry-run"])
+        .assert()
+        .code(125)
+        .stderr(predicate::str::contains("grant more than their policy.json"))
+        .stderr(predicate::str::contains("--privileged"));
+}

@@ -127,9 +127,37 @@ fn check_target_flags(a: &ExecArgs) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Defense in depth: the artifacts about to run must grant nothing outside
+/// the `policy.json` they came with, as [`capgate::containment::check`]
+/// reads them. index.json's hashes catch a changed file; this catches an
+/// out-dir whose artifacts were widened by hand and re-indexed.
+fn check_contained(loaded: &Loaded) -> Result<(), Fail> {
+    let text = String::from_utf8_lossy(loaded.get("policy.json").map_err(fail)?).into_owned();
+    let policy = capgate::diff::policy_from_json(&text).map_err(|e| fail(format!("policy.json: {e}")))?;
+    let artifacts: Vec<capgate::Artifact> = loaded
+        .files
+        .iter()
+        .map(|(path, bytes)| capgate::Artifact {
+            path: path.clone(),
+            media_type: "application/octet-stream",
+            bytes: bytes.clone(),
+        })
+        .collect();
+    let violations = capgate::containment::check(&policy, &artifacts);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = violations.iter().map(|v| format!("  {v}")).collect();
+    Err(fail(format!(
+        "the artifacts grant more than their policy.json; refusing to run them:\n{}",
+        list.join("\n")
+    )))
+}
+
 fn launch(a: ExecArgs) -> Result<u8, Fail> {
     check_target_flags(&a)?;
     let loaded = load(&a)?;
+    check_contained(&loaded)?;
     let ids = sandbox_ids(&a)?;
     match a.target {
         ExecTarget::Bwrap => run_bwrap(&a, &loaded, ids),
