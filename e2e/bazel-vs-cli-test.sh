@@ -63,6 +63,8 @@ for dir in tests/cases/*/ examples/*/; do
   [[ -f $dir/capgate.json ]] || continue
   args=("$dir/capgate.json")
   [[ -f $dir/capgate.params.json ]] && args+=(--params-file "$dir/capgate.params.json")
+  # capgate.targets.json opts a case in to every target, oci included (tests/golden.rs checks it).
+  [[ -f $dir/capgate.targets.json ]] && args+=(--target bwrap --target docker --target egress --target oci)
   compare "$dir" "$bazel_bin/$dir" "${args[@]}"
 done
 # The subjects of rules/tests: --param from a dict, and a target subset with flags.

@@ -1207,9 +1207,17 @@ fn store_writes_each_manifest_under_its_key_and_skips_present_ones() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut expected = vec![ka.clone(), kb.clone()];
+    let mut expected = vec![ka.clone(), kb.clone(), ".inputs".to_string()];
     expected.sort();
-    assert_eq!(names, expected, "the store holds exactly the two keys and no temp dirs");
+    assert_eq!(
+        names, expected,
+        "the store holds exactly the two keys, the input memo and no temp dirs"
+    );
+    assert_eq!(
+        fs::read_dir(f.path("store/.inputs")).unwrap().count(),
+        2,
+        "one memo per manifest"
+    );
     for k in [&ka, &kb] {
         assert_eq!(files(&f.path(&format!("store/{k}"))), ALL_FILES);
     }
