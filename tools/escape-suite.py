@@ -236,8 +236,12 @@ def host_side(capgate, outs, runtime):
     # Podman's container configuration holds --env values while the container
     # runs (a documented residual risk); once the launcher is gone they must be too.
     if runtime == "docker":
-        leftovers = files_holding_secret(["/var/lib/containers/storage/overlay-containers",
-                                          "/run/containers/storage/overlay-containers"])
+        for _ in range(100):  # up to 10 s: the reaper of a SIGKILLed launcher needs a moment
+            leftovers = files_holding_secret(["/var/lib/containers/storage/overlay-containers",
+                                              "/run/containers/storage/overlay-containers"])
+            if not leftovers:
+                break
+            time.sleep(0.1)
         rows.append(("find the secret in podman's storage after exit", bool(leftovers),
                      f"in {leftovers[:3]}" if leftovers else "gone"))
     # runc's bundle holds --env values while the container runs (the same
