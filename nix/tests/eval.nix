@@ -132,7 +132,8 @@ let
 
     # repo.nix: what the flake and nix/tests/build.nix build.
     (eq "repo: examples/quickstart has no params and its golden out/" repo.examples.quickstart
-      { manifest = ../../examples/quickstart/capgate.json; params = { }; golden = ../../examples/quickstart/out; })
+      { manifest = ../../examples/quickstart/capgate.json; params = { }; golden = ../../examples/quickstart/out; targets = null; })
+    (eq "repo: tests/cases/oci-binds opts in to every target" repo.cases.oci-binds.targets [ "bwrap" "docker" "egress" "oci" ])
     (eq "repo: every example has a golden" (filter (n: repo.examples.${n}.golden == null) (attrNames repo.examples)) [ ])
     (eq "repo: tests/cases/params reads capgate.params.json" repo.cases.params.params.PKG "/opt/mcp/server-demo")
     (eq "repo: tests/cases/params has its golden out/" repo.cases.params.golden ../../tests/cases/params/out)
