@@ -38,6 +38,7 @@
 pub mod artifact;
 pub mod capability;
 mod compile;
+pub mod containment;
 pub mod diag;
 pub mod emit;
 pub mod json;
