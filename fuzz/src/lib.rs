@@ -190,310 +190,434 @@ pub fn check_outputs(c: &Compiled, opts: &Options) {
     }
 }
 
+/// The artifacts grant nothing outside the declared grants, as judged by
+/// the independent checker in `capgate::containment`.
+pub fn check_contained(c: &Compiled, input: &[u8]) {
+    let violations = capgate::containment::check(&c.policy, &c.artifacts);
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+        panic!(
+            "artifacts grant more than declared:\n  {}\ninput: {:?}",
+            list.join("\n  "),
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+/// A neutral rewrite (the manifest parsed and printed again in canonical
+/// JSON: other whitespace, key order and escapes) compiles to the same key
+/// and artifacts.
+pub fn check_rewrite(c: &Compiled, input: &[u8], opts: &Options) {
+    let text = std::str::from_utf8(input).expect("accepted manifest is UTF-8");
+    let value = capgate::json::parse(text).expect("accepted manifest is JSON");
+    let canonical = value.to_json().to_compact();
+    match capgate::compile(canonical.as_bytes(), opts) {
+        Ok(again) => {
+            assert_eq!(
+                again.key, c.key,
+                "canonical JSON of the manifest changes the key\n{canonical}"
+            );
+            assert!(
+                again.artifacts == c.artifacts,
+                "canonical JSON of the manifest changes the artifacts\n{canonical}"
+            );
+        }
+        Err(d) => panic!("canonical JSON of an accepted manifest is rejected: {d:?}\n{canonical}"),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // A structured manifest generator
+//
+// Each table has good entries (valid in some manifest) and bad ones (each
+// should be rejected). A manifest is either clean (good entries only, so
+// it usually compiles and reaches normalization, lowering and the
+// containment check) or hostile (bad entries mixed in, and now and then the
+// fuzzer's own bytes), chosen per manifest.
 
-const NAMES: &[&str] = &["demo", "@scope/server-x", "x", "mcp-server-time", "a b", "ü", ""];
-const VERSIONS: &[&str] = &["1.0.0", "2026.8.31", "0", "", "1.0.0-rc.1+b"];
-const IMAGES: &[&str] = &[
-    "docker.io/library/node:22@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-    "node:22",
-    "ghcr.io/x/y:1",
-    "bad image",
-    "",
-    "registry:5000/a/b",
-];
-const COMMAND_PARTS: &[&str] = &[
-    "/usr/bin/node",
-    "${PKG}/dist/index.js",
-    "/usr/bin/python3",
-    "-m",
-    "mcp_server_time",
-    "--root=${DATA}",
-    "${DATA}",
-    "node",
-    "",
-    "${NOPE}",
-    "$${PKG}",
-    "${",
-    "--flag",
-];
-const PARAM_NAMES: &[&str] = &["PKG", "DATA", "HOST", "MODE", "lower", "1BAD", ""];
-const PARAM_VALUES: &[&str] = &[
-    "/opt/mcp/pkg",
-    "/data",
-    "/srv/data",
-    "/",
-    "/opt/../etc",
-    "/etc",
-    "api.example.com",
-    "10.0.0.0/8",
-    "relative",
-    "",
-    "/a b",
-    "/x?sensitive=allow",
-    "/x\ny",
-    "/home/u/.ssh",
-    "*",
-    "/opt/mcp/pkg/**",
-];
-const PATH_COMPONENTS: &[&str] = &[
-    "opt",
-    "mcp",
-    "pkg",
-    "data",
-    "srv",
-    "usr",
-    "lib",
-    "bin",
-    "etc",
-    "home",
-    "root",
-    "proc",
-    "sys",
-    "dev",
-    "run",
-    "tmp",
-    "var",
-    "nix",
-    "store",
-    ".ssh",
-    ".aws",
-    ".config",
-    "docker.sock",
-    "..",
-    ".",
-    "",
-    "a b",
-    "é",
-    "x?y",
-    "${PKG}",
-    "${DATA}",
-    "*",
-    "**",
-    "run",
-    "user",
-    "1000",
-    "bus",
-    "\u{202e}",
-    "~",
-];
-const GLOBS: &[&str] = &["", "/**", "/*", "/**/x", "*", "/***"];
-const HOSTS: &[&str] = &[
-    "api.example.com",
-    "API.GitHub.com",
-    "*.example.com",
-    "*",
-    "localhost",
-    "127.0.0.1",
-    "10.0.0.1",
-    "10.0.0.0/8",
-    "0.0.0.0/0",
-    "169.254.169.254",
-    "100.64.0.0/10",
-    "192.168.1.0/24",
-    "8.8.8.8",
-    "1.2.3.4/32",
-    "[::1]",
-    "[2001:db8::1]",
-    "[::]/0",
-    "::/0",
-    "[fd00::]/8",
-    "[fe80::1]",
-    "exаmple.com",
-    "a..b",
-    "-a.com",
-    "${HOST}",
-    "256.1.1.1",
-    "1.2.3",
-    "[::ffff:10.0.0.1]",
-];
-const PORTS: &[&str] = &[
-    "443",
-    "80",
-    "*",
-    "1-65535",
-    "8000-8080",
-    "0",
-    "65536",
-    "10-5",
-    "",
-    "443abc",
-];
-const ENV_NAMES: &[&str] = &[
-    "GITHUB_TOKEN",
-    "API_KEY",
-    "HOME",
-    "PATH",
-    "LANG",
-    "LD_PRELOAD",
-    "NODE_OPTIONS",
-    "PYTHONPATH",
-    "HTTP_PROXY",
-    "DISPLAY",
-    "TZ",
-    "1BAD",
-    "A-B",
-    "",
-    "SECRET_PASSWORD",
-];
-const ENV_VALUES: &[&str] = &["1", "", "a b", "x=y", "${PKG}", "/opt/mcp/pkg"];
-const EXECS: &[&str] = &[
-    "git",
-    "/usr/bin/git",
-    "chromium",
-    "sh",
-    "../x",
-    "/usr/bin/../../bin/sh",
-    "a b",
-    "${PKG}/bin/x",
-];
-const IPCS: &[&str] = &[
-    "x11",
-    "wayland",
-    "dbus:session",
-    "dbus:system",
-    "unix:/run/x.sock",
-    "unix:/var/run/docker.sock",
-    "unix:/tmp/a.sock",
-    "unix:relative",
-    "unix:${DATA}/s.sock",
-    "dbus",
-];
-const CLOCKS: &[&str] = &["system", "tzdata", "monotonic"];
-const LIMITS: &[&str] = &[
-    "memory=512MiB",
-    "memory=1GiB",
-    "memory=1024MiB",
-    "pids=256",
-    "cpu=500m",
-    "cpu=2",
-    "nofile=1024",
-    "tmpfs=64MiB",
-    "memory=0MiB",
-    "swap=1",
-    "pids=0",
-    "cpu=0.5",
-    "memory=99999999999GiB",
-];
-const ASSERTS: &[&str] = &[
-    "pg.read_only",
-    "x:some text: here?",
-    "id:\"quoted\"",
-    "",
-    "bad id:x",
-    "a.b-c_d:ü",
-];
-const REFINEMENTS: &[&str] = &[
-    "sensitive=allow",
-    "optional=true",
-    "optional=false",
-    "proto=udp",
-    "proto=tcp",
-    "private=allow",
-    "nestedSandbox=true",
-    "nestedSandbox=1",
-    "bogus=1",
-    "sensitive=deny",
-    "",
-    "novalue",
-];
-const WHYS: &[&str] = &["serves files", "", "line\nbreak", "ü"];
-const TOOL_NAMES: &[&str] = &["read", "write", "fetch", "search", "read", "", "a b", "x.y-z_1"];
+type Table = (&'static [&'static str], &'static [&'static str]);
 
-fn pick<'a>(u: &mut Unstructured<'_>, table: &[&'a str]) -> AResult<&'a str> {
-    Ok(table[u.choose_index(table.len())?])
+const NAMES: Table = (&["demo", "@scope/server-x", "mcp-server-time", "ü"], &["", "a\nb"]);
+const VERSIONS: Table = (&["1.0.0", "2026.8.31", "0", "1.0.0-rc.1+b"], &[""]);
+const IMAGES: Table = (
+    &[
+        "docker.io/library/node:22@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "node:22",
+        "ghcr.io/x/y:1",
+        "registry:5000/a/b",
+    ],
+    &["bad image", "", "-x", "a@sha256:12"],
+);
+const COMMAND_PARTS: Table = (
+    &[
+        "/usr/bin/node",
+        "${PKG}/dist/index.js",
+        "/usr/bin/python3",
+        "-m",
+        "mcp_server_time",
+        "--root=${DATA}",
+        "${DATA}",
+        "node",
+        "$${PKG}",
+        "--flag",
+    ],
+    &["", "${NOPE}", "${", "${PKG", "${pkg}"],
+);
+const PARAM_NAMES: Table = (&["PKG", "DATA", "HOST", "MODE"], &["lower", "1BAD", "", "A-B"]);
+const PARAM_VALUES: Table = (
+    &["/opt/mcp/pkg", "/data", "/srv/data", "/opt/mcp/other", "/srv/a/b/c"],
+    &[
+        "/",
+        "/opt/../etc",
+        "/etc",
+        "api.example.com",
+        "10.0.0.0/8",
+        "relative",
+        "",
+        "/a b",
+        "/x?sensitive=allow",
+        "/x\ny",
+        "/home/u/.ssh",
+        "*",
+        "/opt/mcp/pkg/**",
+        "/x/",
+    ],
+);
+/// First components of a path (`usr`, `nix` and `var` need a second one:
+/// they contain sensitive paths).
+const PATH_FIRST: &[&str] = &[
+    "opt", "srv", "data", "tmp", "mnt", "usr", "nix", "var", "${PKG}", "${DATA}",
+];
+const PATH_COMPONENTS: Table = (
+    &[
+        "mcp", "pkg", "a", "b", "cache", "share", "x.txt", "local", "é", "store", "bin", "lib", "y",
+    ],
+    &[
+        "etc",
+        "home",
+        "root",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        ".ssh",
+        ".aws",
+        ".config",
+        "docker.sock",
+        "..",
+        ".",
+        "",
+        "a b",
+        "x?y",
+        "*",
+        "**",
+        "\u{202e}",
+        "~",
+        "run/user/1000/bus",
+    ],
+);
+const GLOBS: Table = (&["", "/**", "/*"], &["/**/x", "*", "/***", "/"]);
+const HOSTS: Table = (
+    &[
+        "api.example.com",
+        "API.GitHub.com",
+        "*.example.com",
+        "*",
+        "localhost",
+        "127.0.0.1",
+        "10.0.0.1",
+        "10.0.0.0/8",
+        "0.0.0.0/0",
+        "169.254.169.254",
+        "100.64.0.0/10",
+        "192.168.1.0/24",
+        "8.8.8.8",
+        "1.2.3.4/32",
+        "[::1]",
+        "[2001:db8::1]",
+        "[::/0]",
+        "[fd00::/8]",
+        "[2001:db8:abcd::/48]",
+        "[fe80::1]",
+        "[::ffff:10.0.0.1]",
+        "${HOST}",
+        "x--y.example",
+        "a.b.c.d.example.org",
+    ],
+    &[
+        "exаmple.com",
+        "a..b",
+        "-a.com",
+        "256.1.1.1",
+        "1.2.3",
+        "::/0",
+        "[::1",
+        "a_b.com",
+        "10.0.0.0/33",
+        "",
+    ],
+);
+const PORTS: Table = (
+    &["443", "80", "*", "1-65535", "8000-8080", "65535", "1"],
+    &["0", "65536", "10-5", "", "443abc", "-1"],
+);
+const ENV_NAMES: Table = (
+    &[
+        "GITHUB_TOKEN",
+        "API_KEY",
+        "HOME",
+        "PATH",
+        "LANG",
+        "HTTP_PROXY",
+        "DISPLAY",
+        "TZ",
+        "SECRET_PASSWORD",
+        "x",
+    ],
+    &[
+        "LD_PRELOAD",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "1BAD",
+        "A-B",
+        "",
+        "BASH_FUNC_x%%",
+    ],
+);
+const ENV_VALUES: Table = (
+    &["1", "x=y", "/opt/mcp/pkg", "${PKG}", "C.UTF-8"],
+    &["", "a b", "\u{200b}"],
+);
+const EXECS: Table = (
+    &["git", "/usr/bin/git", "chromium", "sh", "${PKG}/bin/x", "python3"],
+    &["../x", "/usr/bin/../../bin/sh", "a b", "", "./x", "a/b"],
+);
+const IPCS: Table = (
+    &[
+        "x11",
+        "wayland",
+        "dbus:session",
+        "dbus:system",
+        "unix:/srv/x.sock",
+        "unix:/tmp/a.sock",
+        "unix:${DATA}/s.sock",
+        "unix:/usr/share/x.sock",
+    ],
+    &[
+        "unix:/var/run/docker.sock",
+        "unix:relative",
+        "dbus",
+        "unix:",
+        "unix:/run/x.sock",
+    ],
+);
+const CLOCKS: Table = (&["system", "tzdata"], &["monotonic", ""]);
+const LIMITS: Table = (
+    &[
+        "memory=512MiB",
+        "memory=1GiB",
+        "memory=1024MiB",
+        "pids=256",
+        "cpu=500m",
+        "cpu=2",
+        "nofile=1024",
+        "tmpfs=64MiB",
+    ],
+    &[
+        "memory=1KiB",
+        "memory=0MiB",
+        "swap=1",
+        "pids=0",
+        "cpu=0.5",
+        "memory=99999999999GiB",
+        "memory=",
+        "nofile=1e3",
+    ],
+);
+const ASSERTS: Table = (
+    &["pg.read_only", "x:some text: here?", "a.b-c_d:ü", "id:\"quoted\""],
+    &["", "bad id:x", ".x", "x\ty"],
+);
+const FS_REFINEMENTS: Table = (
+    &["optional=true", "optional=false", "sensitive=allow"],
+    &["bogus=1", "sensitive=deny"],
+);
+const NET_REFINEMENTS: Table = (
+    &["proto=udp", "proto=tcp", "private=allow"],
+    &["proto=icmp", "sensitive=allow"],
+);
+const EXEC_REFINEMENTS: Table = (
+    &["nestedSandbox=true", "nestedSandbox=false"],
+    &["nestedSandbox=1", "", "novalue", "a=b=c", "optional=true"],
+);
+const WHYS: Table = (&["serves files", "ü", "x"], &["", "line\nbreak"]);
+const TOOL_NAMES: Table = (&["read", "write", "fetch", "search", "x.y-z_1"], &["", "a b", "read"]);
+
+struct Gen<'a, 'b> {
+    u: &'a mut Unstructured<'b>,
+    /// Bad entries (and the fuzzer's raw bytes) may appear.
+    hostile: bool,
+    /// Param names the generated texts refer to (`${NAME}`).
+    used: BTreeSet<String>,
 }
 
-/// A short string: mostly from `table`, sometimes the fuzzer's own bytes.
-fn text(u: &mut Unstructured<'_>, table: &[&str]) -> AResult<String> {
-    if u.ratio(1, 16)? {
-        let s: &str = u.arbitrary()?;
-        Ok(s.chars().take(24).collect())
-    } else {
-        Ok(pick(u, table)?.to_string())
+impl Gen<'_, '_> {
+    fn pick<'t>(&mut self, table: &[&'t str]) -> AResult<&'t str> {
+        Ok(table[self.u.choose_index(table.len())?])
     }
-}
 
-fn gen_path(u: &mut Unstructured<'_>) -> AResult<String> {
-    let mut p = String::new();
-    let n = u.int_in_range(0..=4)?;
-    for _ in 0..n {
-        p.push('/');
-        p.push_str(&text(u, PATH_COMPONENTS)?);
+    /// A string from a table: good, or in a hostile manifest sometimes bad
+    /// or the fuzzer's own bytes.
+    fn text(&mut self, (good, bad): Table) -> AResult<String> {
+        if self.hostile && self.u.ratio(1, 6)? {
+            if self.u.ratio(1, 4)? {
+                let s: &str = self.u.arbitrary()?;
+                return Ok(s.chars().take(24).collect());
+            }
+            return Ok(self.pick(bad)?.to_string());
+        }
+        let t = self.pick(good)?;
+        for name in ["PKG", "DATA", "HOST"] {
+            if t.contains(&format!("${{{name}}}")) && !t.contains("$${") {
+                self.used.insert(name.to_string());
+            }
+        }
+        Ok(t.to_string())
     }
-    if p.is_empty() || u.ratio(1, 20)? {
-        p = text(u, PATH_COMPONENTS)? + &p;
-    }
-    Ok(p)
-}
 
-fn gen_actions(u: &mut Unstructured<'_>, actions: &[&str]) -> AResult<String> {
-    let mut out: Vec<String> = Vec::new();
-    let n = u.int_in_range(1..=actions.len().min(4))?;
-    for _ in 0..n {
-        if u.ratio(1, 24)? {
-            out.push(text(u, &["bogus", "", "READ", "spawn"])?);
+    fn path(&mut self) -> AResult<String> {
+        let first = self.pick(PATH_FIRST)?;
+        let mut p = if first.starts_with("${") {
+            self.used.insert(first[2..first.len() - 1].to_string());
+            first.to_string()
         } else {
-            out.push(pick(u, actions)?.to_string());
+            format!("/{first}")
+        };
+        let min = u8::from(matches!(first, "usr" | "nix" | "var"));
+        let n = self.u.int_in_range(min..=3)?;
+        for _ in 0..n {
+            let c = self.text(PATH_COMPONENTS)?;
+            if c.starts_with("${") {
+                // A param value is an absolute path: it starts the scope.
+                p = c;
+            } else {
+                p.push('/');
+                p.push_str(&c);
+            }
         }
+        if self.hostile && self.u.ratio(1, 20)? {
+            p = self.text(PATH_COMPONENTS)? + &p;
+        }
+        Ok(p)
     }
-    Ok(out.join(","))
+
+    fn actions(&mut self, actions: &[&str]) -> AResult<String> {
+        let mut out: Vec<String> = Vec::new();
+        let n = self.u.int_in_range(1..=actions.len().min(4))?;
+        for _ in 0..n {
+            if self.hostile && self.u.ratio(1, 24)? {
+                out.push(self.pick(&["bogus", "", "READ", "spawn"])?.to_string());
+            } else {
+                out.push(self.pick(actions)?.to_string());
+            }
+        }
+        Ok(out.join(","))
+    }
+
+    fn refinements(&mut self, cap: &mut String, table: Table) -> AResult<()> {
+        let n = if self.u.ratio(1, 3)? {
+            self.u.int_in_range(1..=2)?
+        } else {
+            0
+        };
+        let mut keys = BTreeSet::new();
+        for _ in 0..n {
+            let r = self.text(table)?;
+            let key = r.split('=').next().unwrap_or("").to_string();
+            if !self.hostile && !keys.insert(key) {
+                continue;
+            }
+            cap.push(if cap.contains('?') { '&' } else { '?' });
+            cap.push_str(&r);
+        }
+        Ok(())
+    }
+
+    fn cap(&mut self) -> AResult<String> {
+        let mut cap;
+        match self.u.int_in_range(0..=9)? {
+            0..=2 => {
+                let acts = self.actions(&["read", "write", "create", "delete", "exec"])?;
+                cap = format!("fs:{acts}:{}{}", self.path()?, self.text(GLOBS)?);
+                self.refinements(&mut cap, FS_REFINEMENTS)?;
+            }
+            3 | 4 => {
+                let acts = self.actions(&["connect", "listen"])?;
+                cap = format!("net:{acts}:{}:{}", self.text(HOSTS)?, self.text(PORTS)?);
+                self.refinements(&mut cap, NET_REFINEMENTS)?;
+            }
+            5 => {
+                let action = self.pick(&["read", "inject", "set", "read,inject"])?;
+                cap = format!("env:{action}:{}", self.text(ENV_NAMES)?);
+                if action == "set" {
+                    cap.push('=');
+                    cap.push_str(&self.text(ENV_VALUES)?);
+                }
+                if self.u.ratio(1, 8)? {
+                    cap.push_str("?sensitive=allow");
+                }
+            }
+            6 => {
+                cap = format!("exec:spawn:{}", self.text(EXECS)?);
+                self.refinements(&mut cap, EXEC_REFINEMENTS)?;
+            }
+            7 => {
+                cap = format!("ipc:connect:{}", self.text(IPCS)?);
+                self.refinements(&mut cap, FS_REFINEMENTS)?;
+            }
+            8 => {
+                cap = if self.u.ratio(1, 2)? {
+                    format!("limit:set:{}", self.text(LIMITS)?)
+                } else {
+                    format!("clock:read:{}", self.text(CLOCKS)?)
+                };
+            }
+            _ => {
+                if self.hostile && self.u.ratio(1, 4)? {
+                    let s: &str = self.u.arbitrary()?;
+                    return Ok(s.chars().take(64).collect());
+                }
+                cap = format!("assert:require:{}", self.text(ASSERTS)?);
+            }
+        }
+        Ok(cap)
+    }
+
+    fn cap_list(&mut self, max: usize) -> AResult<String> {
+        let n = self.u.int_in_range(0..=max)?;
+        let mut items = Vec::new();
+        for _ in 0..n {
+            let cap = self.cap()?;
+            if self.u.ratio(1, 4)? {
+                let why = self.text(WHYS)?;
+                items.push(format!("{{\"cap\": {}, \"why\": {}}}", json_str(&cap), json_str(&why)));
+            } else {
+                items.push(json_str(&cap));
+            }
+        }
+        Ok(format!("[{}]", items.join(", ")))
+    }
 }
 
-/// One capability string: kind, actions and scope from tables, so most are
-/// well formed, with refinements and occasional raw bytes.
+/// One capability string: kind, actions and scope from tables (with bad
+/// entries mixed in), with refinements.
 pub fn gen_cap(u: &mut Unstructured<'_>) -> AResult<String> {
-    let kind = u.int_in_range(0..=9)?;
-    let mut cap = match kind {
-        0 | 1 => {
-            let path = gen_path(u)?;
-            format!(
-                "fs:{}:{}{}",
-                gen_actions(u, &["read", "write", "create", "delete", "exec"])?,
-                path,
-                pick(u, GLOBS)?
-            )
-        }
-        2 | 3 => format!(
-            "net:{}:{}:{}",
-            gen_actions(u, &["connect", "listen"])?,
-            text(u, HOSTS)?,
-            text(u, PORTS)?
-        ),
-        4 => {
-            let action = pick(u, &["read", "inject", "set", "read,inject"])?;
-            let mut s = format!("env:{action}:{}", text(u, ENV_NAMES)?);
-            if action == "set" || u.ratio(1, 10)? {
-                s.push('=');
-                s.push_str(&text(u, ENV_VALUES)?);
-            }
-            s
-        }
-        5 => format!("exec:spawn:{}", text(u, EXECS)?),
-        6 => format!("ipc:connect:{}", text(u, IPCS)?),
-        7 => {
-            if u.ratio(1, 4)? {
-                format!("clock:{}", pick(u, CLOCKS)?)
-            } else {
-                format!("clock:read:{}", pick(u, CLOCKS)?)
-            }
-        }
-        8 => format!("limit:set:{}", text(u, LIMITS)?),
-        _ => {
-            if u.ratio(1, 8)? {
-                let s: &str = u.arbitrary()?;
-                return Ok(s.chars().take(64).collect());
-            }
-            format!("assert:require:{}", text(u, ASSERTS)?)
-        }
-    };
-    let n = if u.ratio(1, 3)? { u.int_in_range(1..=2)? } else { 0 };
-    for i in 0..n {
-        cap.push(if i == 0 { '?' } else { '&' });
-        cap.push_str(pick(u, REFINEMENTS)?);
+    Gen {
+        u,
+        hostile: true,
+        used: BTreeSet::new(),
     }
-    Ok(cap)
+    .cap()
 }
 
 /// JSON string literal (the harness's own escaper, independent of capgate's).
@@ -512,93 +636,107 @@ pub fn json_str(s: &str) -> String {
     out
 }
 
-fn gen_cap_list(u: &mut Unstructured<'_>, max: usize) -> AResult<String> {
-    let n = u.int_in_range(0..=max)?;
-    let mut items = Vec::new();
-    for _ in 0..n {
-        let cap = gen_cap(u)?;
-        if u.ratio(1, 4)? {
-            items.push(format!(
-                "{{\"cap\": {}, \"why\": {}}}",
-                json_str(&cap),
-                json_str(pick(u, WHYS)?)
-            ));
-        } else {
-            items.push(json_str(&cap));
-        }
+/// A good value for each param the tables use.
+fn good_param_value(name: &str) -> &'static str {
+    match name {
+        "PKG" => "/opt/mcp/pkg",
+        "DATA" => "/srv/data",
+        "HOST" => "api.example.com",
+        _ => "x",
     }
-    Ok(format!("[{}]", items.join(", ")))
 }
 
 /// A whole manifest (text) and options with the fuzzer's param values.
 pub fn gen_manifest(u: &mut Unstructured<'_>) -> AResult<(String, Options)> {
-    let flags: u8 = u.arbitrary()?;
+    let targets: u8 = u.arbitrary()?;
+    let hostile = u.ratio(1, 3)?;
+    // --strict and --deny-warnings reject most inputs: 1 time in 8 each.
+    let flags = (targets & 0b1111) << 2 | u8::from(u.ratio(1, 8)?) | u8::from(u.ratio(1, 8)?) << 1;
     let mut opts = options_from_flags(flags);
+    let mut g = Gen {
+        u,
+        hostile,
+        used: BTreeSet::new(),
+    };
     let mut fields: Vec<String> = Vec::new();
-    let grammar = u.int_in_range(0..=3)?;
+    let grammar = g.u.int_in_range(0..=3)?;
     match grammar {
         0 | 1 => fields.push("\"grammar\": \"1\"".into()),
         2 => fields.push("\"grammar\": \"0.0\"".into()),
         _ => {}
     }
-    fields.push(format!("\"name\": {}", json_str(&text(u, NAMES)?)));
-    fields.push(format!("\"version\": {}", json_str(&text(u, VERSIONS)?)));
-    if u.ratio(1, 2)? {
-        fields.push(format!(
-            "\"profile\": {}",
-            json_str(pick(u, &["debian", "nix", "none", "arch"])?)
-        ));
+    fields.push(format!("\"name\": {}", json_str(&g.text(NAMES)?)));
+    fields.push(format!("\"version\": {}", json_str(&g.text(VERSIONS)?)));
+    if g.u.ratio(1, 2)? {
+        let profiles: Table = (&["debian", "nix", "none"], &["arch", ""]);
+        fields.push(format!("\"profile\": {}", json_str(&g.text(profiles)?)));
     }
-    if u.ratio(1, 4)? {
-        fields.push(format!("\"image\": {}", json_str(&text(u, IMAGES)?)));
+    if g.u.ratio(1, 4)? {
+        fields.push(format!("\"image\": {}", json_str(&g.text(IMAGES)?)));
     }
-    if u.ratio(3, 4)? {
-        let n = u.int_in_range(1..=4)?;
-        let mut parts = Vec::new();
+    if g.u.ratio(3, 4)? {
+        let programs: Table = (
+            &["/usr/bin/node", "/usr/bin/python3", "node", "${PKG}/bin/server"],
+            &["", "--flag", "${NOPE}"],
+        );
+        let mut parts = vec![json_str(&g.text(programs)?)];
+        let n = g.u.int_in_range(0..=3)?;
         for _ in 0..n {
-            parts.push(json_str(&text(u, COMMAND_PARTS)?));
+            parts.push(json_str(&g.text(COMMAND_PARTS)?));
         }
         fields.push(format!("\"command\": [{}]", parts.join(", ")));
     }
-    if u.ratio(1, 2)? {
-        let mut names = BTreeSet::new();
-        for _ in 0..u.int_in_range(1..=3)? {
-            names.insert(text(u, PARAM_NAMES)?);
+    let caps_key = if grammar == 2 && g.u.ratio(1, 4)? {
+        "serverCapabilities"
+    } else {
+        "capabilities"
+    };
+    fields.push(format!("\"{caps_key}\": {}", g.cap_list(8)?));
+    if g.u.ratio(2, 3)? {
+        let mut tools = Vec::new();
+        let mut seen = BTreeSet::new();
+        for _ in 0..g.u.int_in_range(0..=3)? {
+            let name = g.text(TOOL_NAMES)?;
+            if !g.hostile && !seen.insert(name.clone()) {
+                continue;
+            }
+            tools.push(format!(
+                "{{\"name\": {}, \"description\": \"t\", \"inputSchema\": {{\"type\": \"object\"}}, \"capabilities\": {}}}",
+                json_str(&name),
+                g.cap_list(5)?
+            ));
         }
+        fields.push(format!("\"tools\": [{}]", tools.join(", ")));
+    }
+    // Params: exactly the used ones with good values, or in a hostile
+    // manifest extra names and any value.
+    let mut names = g.used.clone();
+    if g.hostile {
+        for _ in 0..g.u.int_in_range(0..=2)? {
+            names.insert(g.text(PARAM_NAMES)?);
+        }
+    }
+    if !names.is_empty() {
         let decls: Vec<String> = names
             .iter()
             .map(|n| format!("{}: {{\"description\": \"d\"}}", json_str(n)))
             .collect();
         fields.push(format!("\"params\": {{{}}}", decls.join(", ")));
-        for n in names {
-            if u.ratio(3, 4)? {
-                opts.params.insert(n, text(u, PARAM_VALUES)?);
-            }
+        for n in &names {
+            let v = if g.hostile {
+                g.text(PARAM_VALUES)?
+            } else {
+                good_param_value(n).to_string()
+            };
+            opts.params.insert(n.clone(), v);
         }
     }
-    let caps_key = if grammar == 2 && u.ratio(1, 4)? {
-        "serverCapabilities"
-    } else {
-        "capabilities"
-    };
-    fields.push(format!("\"{caps_key}\": {}", gen_cap_list(u, 8)?));
-    if u.ratio(2, 3)? {
-        let mut tools = Vec::new();
-        for _ in 0..u.int_in_range(0..=3)? {
-            tools.push(format!(
-                "{{\"name\": {}, \"description\": \"t\", \"inputSchema\": {{\"type\": \"object\"}}, \"capabilities\": {}}}",
-                json_str(&text(u, TOOL_NAMES)?),
-                gen_cap_list(u, 5)?
-            ));
-        }
-        fields.push(format!("\"tools\": [{}]", tools.join(", ")));
-    }
-    if u.ratio(1, 32)? {
-        fields.push("\"x-extra\": {\"a\": [1, 2.5, null, true]}".into());
+    if g.u.ratio(1, 32)? {
+        fields.push("\"x-extra\": {\"a\": [1, -2, null, true, \"s\"]}".into());
     }
     // The fuzzer picks the field order (it must not matter).
     for i in (1..fields.len()).rev() {
-        let j = u.int_in_range(0..=i)?;
+        let j = g.u.int_in_range(0..=i)?;
         fields.swap(i, j);
     }
     Ok((format!("{{\n  {}\n}}\n", fields.join(",\n  ")), opts))
