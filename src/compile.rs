@@ -86,6 +86,32 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
             .collect();
         parts.into_iter().collect::<Option<Vec<String>>>()
     });
+    // Substituted text is validated like literal text: the program a param
+    // names is checked as the manifest parser checks a literal one.
+    if let (Some(first), Some(lit)) = (
+        command.as_ref().and_then(|c| c.first()),
+        m.command.as_ref().and_then(|c| c.first()),
+    ) {
+        if first.is_empty() {
+            diags.push(
+                Diagnostic::error(Code::EmptyValue, "`command[0]` is empty after params")
+                    .at(lit.span)
+                    .hint("give the param a program path, such as /usr/bin/node"),
+            );
+        } else if first.starts_with('-') {
+            diags.push(
+                Diagnostic::error(
+                    Code::BadCommand,
+                    format!(
+                        "the program in `command` starts with `-` (`{}` after params)",
+                        crate::json::printable(first)
+                    ),
+                )
+                .at(lit.span)
+                .hint("the first element is the program to run, such as /usr/bin/node"),
+            );
+        }
+    }
 
     let mut grants = Vec::new();
     let mut server_caps = BTreeSet::new();
@@ -100,6 +126,7 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                 else {
                     continue;
                 };
+                let by_params = *text != t.text;
                 // Grammar 0.0 quoted scopes that held colons (`"unix:/x.sock"`,
                 // `"::1"`); the quotes carry no meaning once the scope is the rest.
                 let text = match m.grammar {
@@ -130,8 +157,11 @@ fn front(source: &[u8], opts: &Options) -> Result<Front, Diagnostics> {
                         });
                     }
                     Err(mut d) => {
-                        if substituted {
+                        if by_params {
                             d.message = format!("{} (in `{}` after params)", d.message, crate::json::printable(&text));
+                        } else if substituted {
+                            d.message =
+                                format!("{} (in `{}` without quotes)", d.message, crate::json::printable(&text));
                         }
                         diags.push(d)
                     }

@@ -52,7 +52,7 @@ impl fmt::Display for Violation {
 /// contained. Artifacts that are absent (a target not compiled) are skipped.
 pub fn check(policy: &Policy, artifacts: &[Artifact]) -> Vec<Violation> {
     let mut c = Checker {
-        d: Declared::new(policy, artifacts),
+        d: Declared::new(policy, artifacts, true),
         p: policy,
         out: Vec::new(),
     };
@@ -64,7 +64,15 @@ pub fn check(policy: &Policy, artifacts: &[Artifact]) -> Vec<Violation> {
         _ => c.v("bwrap", "bwrap/", "argv.json and args0 must be written together"),
     }
     if let Some(a) = get("docker/argv.json") {
-        c.docker(a);
+        // With an image the container's base view is the image's, not the
+        // profile's host baseline.
+        if policy.image.is_some() {
+            let d = std::mem::replace(&mut c.d, Declared::new(policy, artifacts, false));
+            c.docker(a);
+            c.d = d;
+        } else {
+            c.docker(a);
+        }
     }
     if let Some(a) = get("egress/squid.conf") {
         c.squid(&text(a));
@@ -120,7 +128,9 @@ const PROXY_ENV: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_p
 const PROXY_URL: &str = "http://127.0.0.1:3128";
 
 impl Declared {
-    fn new(p: &Policy, artifacts: &[Artifact]) -> Declared {
+    /// `baseline`: count the profile's baseline (false for a container
+    /// image, which brings its own base view instead).
+    fn new(p: &Policy, artifacts: &[Artifact], with_baseline: bool) -> Declared {
         let mut d = Declared {
             paths: Vec::new(),
             net: Vec::new(),
@@ -131,7 +141,12 @@ impl Declared {
             fs_without_exec: Vec::new(),
             exec: Vec::new(),
         };
-        for b in baseline(p, artifacts) {
+        let base = if with_baseline {
+            baseline(p, artifacts)
+        } else {
+            Vec::new()
+        };
+        for b in base {
             d.paths.push(PathGrant {
                 path: b,
                 write: false,
@@ -539,8 +554,8 @@ impl Checker<'_> {
                 | "--as-pid-1"
                 | "--share-net" => 0,
                 "--hostname" | "--chdir" | "--cap-drop" | "--proc" | "--dev" | "--tmpfs" | "--dir" | "--unsetenv"
-                | "--remount-ro" | "--mqueue" | "--perms" | "--size" => 1,
-                "--setenv" | "--symlink" | "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try" | "--chmod" => 2,
+                | "--remount-ro" | "--mqueue" => 1,
+                "--setenv" | "--symlink" | "--bind" | "--bind-try" | "--ro-bind" | "--ro-bind-try" => 2,
                 "--dev-bind" | "--dev-bind-try" => {
                     self.v(T, o, "--dev-bind exposes host devices");
                     2
@@ -919,6 +934,10 @@ impl Checker<'_> {
                 continue;
             }
             self.placeholder(T, l);
+            if l.contains(';') && !l.starts_with("type ") {
+                self.v(T, l, "one statement per line (`;` starts another)");
+                continue;
+            }
             let ctx = stack.last().cloned().unwrap_or_default();
             if l == "}" {
                 if stack.pop().is_none() {
@@ -949,6 +968,9 @@ impl Checker<'_> {
                     let name = &s[4..];
                     if let Some(el) = l.strip_prefix("elements = {").and_then(|r| r.strip_suffix('}')) {
                         let el: Vec<String> = el.split(',').map(|x| x.trim().to_string()).collect();
+                        if let Some(bad) = el.iter().find(|x| Cidr::parse(x).is_none()) {
+                            self.v(T, l, format!("set element `{bad}` is not an address or CIDR block"));
+                        }
                         if name.starts_with("name_") {
                             self.v(T, l, "name sets are filled at launch, never compiled in");
                         }
@@ -973,7 +995,8 @@ impl Checker<'_> {
                         | "drop" => {}
                         "ip daddr @special_v4 reject" => special_seen.0 = true,
                         "ip6 daddr @special_v6 reject" => special_seen.1 = true,
-                        _ if l.ends_with(" reject") || l.ends_with(" drop") => {}
+                        _ if (l.ends_with(" reject") || l.ends_with(" drop"))
+                            && !l.split_whitespace().any(|w| NFT_VERDICTS.contains(&w)) => {}
                         _ => self.nft_accept(l, &pins, special_seen),
                     }
                 }
@@ -1182,6 +1205,24 @@ impl Checker<'_> {
 
 // ---------------------------------------------------------------------------
 // Addresses and ports (own parsers, no shared code with the lowering)
+
+/// nftables words that pass a packet on or elsewhere (never in a reject rule).
+const NFT_VERDICTS: &[&str] = &[
+    "accept",
+    "jump",
+    "goto",
+    "queue",
+    "continue",
+    "return",
+    "dup",
+    "fwd",
+    "snat",
+    "dnat",
+    "masquerade",
+    "redirect",
+    "tproxy",
+    "notrack",
+];
 
 /// Special ranges every artifact must deny to name-based rules.
 const MUST_V4: &[&str] = &[

@@ -329,9 +329,14 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
         ));
     }
     let last = lower.rsplit('.').next().unwrap_or("");
+    // A last label that is a number (decimal, or `0x` hex as URL parsers
+    // and inet_aton read it: `0x7f000001` is 127.0.0.1) makes the host an
+    // IPv4 spelling, never a DNS name.
+    let hex = last
+        .strip_prefix("0x")
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
     if !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit() || b == b'x')
-        && last.bytes().any(|b| b.is_ascii_digit())
+        && (hex || (last.bytes().all(|b| b.is_ascii_digit() || b == b'x') && last.bytes().any(|b| b.is_ascii_digit())))
     {
         // Looks numeric: must be a strict dotted-quad IPv4 address.
         return parse_ipv4(&lower).map(|ip| Host::Ip(IpAddr::V4(ip))).ok_or_else(|| {

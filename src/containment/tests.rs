@@ -470,6 +470,37 @@ fn nft_undeclared_accepts() {
 }
 
 #[test]
+fn nft_smuggled_statements() {
+    let c = build(MANIFEST);
+    let tail = "\t\tmeta l4proto tcp reject with tcp reset";
+    for extra in [
+        "ip daddr 198.51.100.9 accept; reject",
+        "ip daddr 198.51.100.9 jump out reject",
+    ] {
+        let a = with_text(&c, "egress/nftables.nft", |t| {
+            t.replace(tail, &format!("\t\t{extra}\n{tail}"))
+        });
+        let v = violations(&c, &a);
+        assert!(v.iter().any(|x| x.item == extra), "{extra}: {v:#?}");
+    }
+    let a = with_text(&c, "egress/nftables.nft", |t| {
+        t.replace(
+            "240.0.0.0/4 }",
+            "240.0.0.0/4 } } chain evil { type filter hook output priority -1 }",
+        )
+    });
+    let v = violations(&c, &a);
+    assert_fires(&v, "egress", "chain evil", "");
+}
+
+#[test]
+fn bwrap_chmod_is_not_allowed() {
+    let c = build(MANIFEST);
+    let a = with_bwrap_opts(&c, |o| o.extend(["--chmod", "0777", "/srv/data"].map(String::from)));
+    assert_fires(&violations(&c, &a), "bwrap", "--chmod", "unknown or forbidden");
+}
+
+#[test]
 fn nft_structure() {
     let c = build(MANIFEST);
     let a = with_text(&c, "egress/nftables.nft", |t| {

@@ -62,6 +62,15 @@ pub fn check_values(m: &Manifest, values: &BTreeMap<String, String>, used: &BTre
                 .at(m.params[name].span)
                 .hint("param values are single-line text without control or format characters"),
             );
+        } else if value.contains("${") {
+            diags.push(
+                Diagnostic::error(
+                    Code::BadParamValue,
+                    format!("the value of param `{name}` contains `${{`"),
+                )
+                .at(m.params[name].span)
+                .hint("params are not substituted recursively, and artifacts never hold a placeholder; give the final value"),
+            );
         } else if value.len() > MAX_VALUE_LEN {
             diags.push(
                 Diagnostic::error(

@@ -27,8 +27,29 @@ const SECRET_WORDS: &[&str] = &[
 const PACKAGE_DIRS: &[&str] = &["/usr", "/opt", "/nix/store", "/bin", "/sbin", "/lib", "/lib64"];
 const PACKAGE_COMPONENTS: &[&str] = &["node_modules", "site-packages", "dist-packages", ".venv", "venv"];
 
+/// Directories of display sockets: a raw path there is `ipc:connect:x11` in disguise.
+const DISPLAY_SOCKET_DIRS: &[&str] = &["/tmp/.X11-unix", "/tmp/.ICE-unix"];
+
 pub(super) fn run(p: &Policy, diags: &mut Diagnostics) {
     for g in p.grants.values() {
+        let raw_path = match &g.cap {
+            Capability::Fs(f) => Some(f.path.as_str()),
+            Capability::Ipc(i) => match &i.endpoint {
+                IpcEndpoint::Unix(s) => Some(s.as_str()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if raw_path.is_some_and(|x| DISPLAY_SOCKET_DIRS.iter().any(|d| path::is_under(x, d))) {
+            diags.push(
+                Diagnostic::warning(
+                    Code::DangerousIpc,
+                    format!("`{}` reaches the host's display sockets", g.canonical),
+                )
+                .at(g.span)
+                .hint("display sockets allow keystroke injection and screen capture; write ipc:connect:x11 so reviewers see it, and grant it only to trusted servers"),
+            );
+        }
         match &g.cap {
             Capability::Net(n) if n.host == Host::Any && n.actions.contains(&NetAction::Connect) => diags.push(
                 Diagnostic::warning(Code::BroadHost, format!("`{}` allows egress to any public host", g.canonical))
@@ -102,7 +123,19 @@ fn looks_secret(name: &str) -> bool {
 fn broad_block(h: &Host) -> bool {
     match h {
         Host::Cidr(std::net::IpAddr::V4(_), l) => *l < 8,
-        Host::Cidr(std::net::IpAddr::V6(_), l) => *l < 16,
+        Host::Cidr(std::net::IpAddr::V6(a), l) => {
+            if *l < 16 {
+                return true;
+            }
+            // squid reads v4-mapped IPv6 (::ffff:0:0/96) as IPv4: a block that
+            // holds all of it reaches every IPv4 address, and a mapped block
+            // is as broad as the IPv4 block it maps.
+            let mapped = u128::from(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0));
+            let a = u128::from(*a);
+            let prefix = |x: u128, len: u8| x >> (128 - u32::from(len));
+            (*l <= 96 && prefix(a, *l) == prefix(mapped, *l))
+                || (*l >= 96 && prefix(a, 96) == prefix(mapped, 96) && *l - 96 < 8)
+        }
         _ => false,
     }
 }

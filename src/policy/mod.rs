@@ -160,7 +160,22 @@ impl Policy {
     /// tzdata): read-only, unless a grant already makes the path writable,
     /// so the added mount never hides a declared write.
     pub fn implicit_mode(&self, path: &str) -> Mode {
-        self.mode_at(path).unwrap_or(Mode::Ro)
+        // The profile's read-only baseline lies on top of a writable grant
+        // that is its ancestor (`fs:write:/**` and a socket under /usr).
+        let baseline = baseline_paths(self.profile)
+            .iter()
+            .filter(|b| path::is_under(path, b))
+            .map(|b| path::depth(b))
+            .max();
+        let bind = self
+            .effective_binds()
+            .filter(|b| path::is_under(path, &b.path))
+            .max_by_key(|b| path::depth(&b.path));
+        match (bind, baseline) {
+            (Some(b), Some(d)) if d > path::depth(&b.path) => Mode::Ro,
+            (Some(b), _) => b.mode,
+            (None, _) => Mode::Ro,
+        }
     }
 
     /// The `why` texts of a grant, joined.

@@ -66,6 +66,19 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     for b in p.effective_binds() {
         volumes.push((b.path.clone(), b.mode.as_str()));
     }
+    // With an image the profile's baseline is not bound, so a grant that
+    // the baseline covered needs its own volume: else it would be lost
+    // (the image's files instead of the host's) or, under a writable
+    // ancestor grant, writable although it is granted read-only.
+    if p.image.is_some() {
+        for b in p
+            .binds
+            .iter()
+            .filter(|b| b.covered_by.as_deref().is_some_and(|c| c.starts_with("profile:")))
+        {
+            volumes.push((b.path.clone(), b.mode.as_str()));
+        }
+    }
     // Volumes capgate adds itself never hide a declared write.
     let implicit = |path: &str| (path.to_string(), p.implicit_mode(path).as_str());
     if p.clock.contains(&ClockSource::Tzdata) {
