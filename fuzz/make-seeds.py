@@ -4,8 +4,8 @@
     fuzz/make-seeds.py            # writes fuzz/corpus/{manifest,capability,compile}/
 
 Sources: tests/cases/*/capgate.json, examples/*/capgate.json,
-examples/compat/*.json and tests/ui/*.json (bad manifests reach the error
-paths). The compile seeds carry the options trailer the compile target
+examples/compat/*.json, tests/ui/*.json and tests/hostile/*.json (bad
+manifests reach the error paths). The compile seeds carry the options trailer the compile target
 reads: 0xFF, a flags byte (bit 0 --strict, bit 1 --deny-warnings, bits 2..
 a target mask), then NAME=VALUE lines from capgate.params.json or .args.
 The capability seeds are every capability string of those manifests.
@@ -23,7 +23,13 @@ root = os.path.dirname(here)
 
 
 def manifests():
-    pats = ["tests/cases/*/capgate.json", "examples/*/capgate.json", "examples/compat/*.json", "tests/ui/*.json"]
+    pats = [
+        "tests/cases/*/capgate.json",
+        "examples/*/capgate.json",
+        "examples/compat/*.json",
+        "tests/ui/*.json",
+        "tests/hostile/*.json",
+    ]
     for pat in pats:
         for p in sorted(glob.glob(os.path.join(root, pat))):
             yield p
@@ -92,7 +98,7 @@ def main():
         for c in caps(parsed):
             if c not in seen_caps:
                 seen_caps.add(c)
-                write(os.path.join(corpus, "capability"), c.encode())
+                write(os.path.join(corpus, "capability"), c.encode("utf-8", "surrogatepass"))
                 n["capability"] += 1
     print(" ".join(f"{k}={v}" for k, v in n.items()), "seeds in", corpus)
 
