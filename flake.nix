@@ -45,6 +45,7 @@
           (mapAttrs
             (n: e: (libFor system).checkGolden {
               inherit (e) manifest params;
+              targets = e.targets or null;
               inherit system;
               name = "${prefix}-${n}-golden";
               golden = if e.golden != null then e.golden else fallback n;

@@ -82,7 +82,7 @@ let
       })
       manifests;
 
-  checkGolden = { manifest, golden, system, name ? "capgate-golden", params ? { } }:
+  checkGolden = { manifest, golden, system, name ? "capgate-golden", params ? { }, targets ? null }:
     derivation {
       inherit name system;
       builder = exe;
@@ -93,7 +93,7 @@ let
         (toStore "golden" (baseName golden) golden)
         "--stamp"
         (placeholder "out")
-      ] ++ paramArgs params;
+      ] ++ targetArgs targets ++ paramArgs params;
       preferLocalBuild = true;
       allowSubstitutes = false;
     };

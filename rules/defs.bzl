@@ -6,7 +6,7 @@
         name = "sandbox",
         manifest = "capgate.json",
         params = {"PKG": "/opt/foo"},             # optional
-        targets = ["bwrap", "docker", "egress"],  # optional, default all
+        targets = ["bwrap", "docker", "egress"],  # optional, default these three; "oci" is opt-in
         golden_dir = "golden",                    # optional: :sandbox.update, :sandbox_golden_test
     )
 

@@ -28,7 +28,7 @@ impl Options {
     /// The targets this run compiles.
     pub fn effective_targets(&self) -> BTreeSet<Target> {
         if self.targets.is_empty() {
-            Target::ALL.into_iter().collect()
+            Target::DEFAULT.into_iter().collect()
         } else {
             self.targets.clone()
         }

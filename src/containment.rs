@@ -656,8 +656,8 @@ impl Checker<'_> {
             let takes = match name {
                 "--rm" | "--read-only" | "--init" => false,
                 "--cap-drop" | "--security-opt" | "--user" | "-u" | "--network" | "--net" | "--hostname"
-                | "--workdir" | "-w" | "--tmpfs" | "--memory" | "-m" | "--pids-limit" | "--cpus" | "--ulimit"
-                | "-v" | "--volume" | "--env" | "-e" => true,
+                | "--workdir" | "-w" | "--tmpfs" | "--memory" | "-m" | "--memory-swap" | "--pids-limit" | "--cpus"
+                | "--ulimit" | "-v" | "--volume" | "--env" | "-e" => true,
                 _ => {
                     self.v(T, raw, "unknown or forbidden docker flag");
                     i += 1;

@@ -23,8 +23,6 @@ fn known_entry(rel: &str) -> bool {
     Target::ALL
         .iter()
         .any(|t| t.files().iter().any(|f| *f == rel || f.split('/').next() == Some(rel)))
-        || rel == "oci"
-        || rel == "oci/config.json"
 }
 
 /// Every entry under `dir` (relative path, type), never following symlinks,

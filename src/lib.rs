@@ -40,11 +40,14 @@ pub mod capability;
 mod compile;
 pub mod containment;
 pub mod diag;
+pub mod diff;
 pub mod emit;
+pub mod import;
 pub mod json;
 pub mod key;
 pub mod manifest;
 pub mod policy;
+pub mod review;
 pub mod target;
 
 pub use artifact::Artifact;

@@ -1698,3 +1698,52 @@ fn quiet_compile_prints_nothing_on_success_but_still_reports_problems() {
         .stdout("")
         .stderr(predicate::str::contains("[CG0211]"));
 }
+
+/// A runtime flag the chosen target would ignore is refused (exit 2) before
+/// anything runs, instead of being dropped without a word.
+#[test]
+fn exec_refuses_flags_of_another_runtime() {
+    let f = Fixture::new();
+    f.write(
+        "m.json",
+        r#"{"grammar":"1","name":"t","version":"1","command":["/bin/true"]}"#,
+    );
+    for (args, msg) in [
+        (
+            &["--target", "docker", "--netns", "/run/netns/x"][..],
+            "--netns applies only to --target bwrap",
+        ),
+        (
+            &["--target", "oci", "--netns", "/run/netns/x"][..],
+            "--netns applies only to --target bwrap",
+        ),
+        (
+            &["--image", "localhost/x:1"][..],
+            "--image applies only to --target docker",
+        ),
+        (
+            &["--target", "oci", "--podman-arg", "--log-level=debug"][..],
+            "--podman-arg applies only to --target docker",
+        ),
+    ] {
+        f.cmd()
+            .args(["exec", "m.json", "--dry-run"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(msg));
+    }
+    // The flags still work with their own runtime.
+    f.cmd()
+        .args([
+            "exec",
+            "m.json",
+            "--dry-run",
+            "--target",
+            "docker",
+            "--image",
+            "localhost/x:1",
+        ])
+        .assert()
+        .success();
+}

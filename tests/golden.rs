@@ -68,6 +68,38 @@ fn read_params(path: &Path) -> Result<BTreeMap<String, String>, String> {
     Ok(params)
 }
 
+/// A case opts in to non-default targets with `capgate.targets.json`, which
+/// must list every target (Bazel's tests/cases/BUILD.bazel cannot read the
+/// file and passes all of them when it exists; Nix reads it).
+fn read_targets(path: &Path) -> Result<BTreeSet<capgate::Target>, String> {
+    if !path.exists() {
+        return Ok(BTreeSet::new());
+    }
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value =
+        capgate::json::parse(&text).map_err(|d| format!("{} is not valid JSON: {}", path.display(), d[0].message))?;
+    let capgate::json::Kind::Array(items) = &value.kind else {
+        return Err(format!("{} must hold a JSON array of target names", path.display()));
+    };
+    let mut targets = BTreeSet::new();
+    for i in items {
+        let t = i
+            .as_str()
+            .and_then(capgate::Target::parse)
+            .ok_or_else(|| format!("{}: {:?} is not a target", path.display(), i.as_str()))?;
+        targets.insert(t);
+    }
+    let all: BTreeSet<capgate::Target> = capgate::Target::ALL.into_iter().collect();
+    if targets != all {
+        return Err(format!(
+            "{} must list every target ({}), as tests/cases/BUILD.bazel assumes",
+            path.display(),
+            capgate::Target::ALL.map(|t| t.as_str()).join(", ")
+        ));
+    }
+    Ok(targets)
+}
+
 /// Relative paths (with `/`) of every file under `dir`, byte-sorted.
 fn list_files(dir: &Path) -> BTreeSet<String> {
     fn walk(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) {
@@ -168,8 +200,16 @@ fn check_case(dir: &Path, update: bool) -> (Vec<String>, Vec<String>) {
             return (problems, updated);
         }
     };
+    let targets = match read_targets(&dir.join("capgate.targets.json")) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(e);
+            return (problems, updated);
+        }
+    };
     let opts = capgate::Options {
         params,
+        targets,
         ..Default::default()
     };
     let compiled = match capgate::compile(&source, &opts) {

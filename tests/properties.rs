@@ -1329,3 +1329,84 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The OCI target (opt-in): the same bind invariants as bwrap and docker
+
+fn oci_config(text: &str) -> Json {
+    let opts = Options {
+        targets: [capgate::Target::Oci].into(),
+        ..opts()
+    };
+    let c = capgate::compile(text.as_bytes(), &opts).unwrap_or_else(|d| panic!("rejected with oci:\n{d}\n{text}"));
+    parse_json(&c.artifact("oci/config.json").unwrap().bytes)
+}
+
+/// (destination, type, source, options) of every mount, in order.
+fn oci_mounts(config: &Json) -> Vec<(String, String, String, Vec<String>)> {
+    let Json::Array(items) = field(config, "mounts") else {
+        panic!("mounts is not an array")
+    };
+    items
+        .iter()
+        .map(|m| {
+            let s = |k: &str| match field(m, k) {
+                Json::Str(x) => x.clone(),
+                other => panic!("{k}: {other:?}"),
+            };
+            (s("destination"), s("type"), s("source"), strings(field(m, "options")))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Every bind is declared (same path, rw only when granted), no
+    /// destination is mounted twice, parents come before children, no
+    /// declared write is lost, and the baseline (empty network namespace,
+    /// no capabilities, no new privileges, read-only root) always holds.
+    #[test]
+    fn oci_mounts_are_declared_ordered_and_keep_writes(m in model()) {
+        let text = canonical_text(&m);
+        let config = oci_config(&text);
+        let mounts = oci_mounts(&config);
+        for (dest, kind, src, options) in &mounts {
+            if kind != "bind" {
+                prop_assert!(["/dev", "/dev/shm", "/proc", "/tmp"].contains(&dest.as_str()), "{} {}", kind, dest);
+                continue;
+            }
+            prop_assert_eq!(src, dest, "a bind maps {} to another path", src);
+            prop_assert!(options.contains(&"nosuid".to_string()) && options.contains(&"nodev".to_string()));
+            let rw = options.contains(&"rw".to_string());
+            prop_assert!(rw != options.contains(&"ro".to_string()), "{:?}", options);
+            prop_assert!(allowed_source(&m, src, rw), "oci bind {} ({:?}) is not declared\n{}", src, options, text);
+        }
+        for (i, a) in mounts.iter().enumerate() {
+            for b in &mounts[i + 1..] {
+                prop_assert!(a.0 != b.0, "{} is mounted twice\n{}", a.0, text);
+                prop_assert!(!is_under(&a.0, &b.0), "{} comes before its parent {}\n{}", a.0, b.0, text);
+            }
+        }
+        for cap in m.all_caps() {
+            let Meta::Fs { path, writable: true } = &cap.meta else { continue };
+            match mounts.iter().find(|x| &x.0 == path) {
+                Some(x) => prop_assert!(x.3.contains(&"rw".to_string()), "the write of `{}` is lost: {:?}", cap.text, x),
+                None => prop_assert!(
+                    mounts.iter().any(|x| x.3.contains(&"rw".to_string()) && is_under(path, &x.0)),
+                    "`{}` has no writable mount\n{:?}", cap.text, mounts
+                ),
+            }
+        }
+        let linux = field(&config, "linux");
+        let Json::Array(ns) = field(linux, "namespaces") else { panic!("namespaces") };
+        prop_assert!(ns.iter().any(|n| field(n, "type") == &Json::str("network")));
+        prop_assert!(!ns.iter().any(|n| matches!(n, Json::Object(o) if o.contains_key("path"))), "joins a namespace");
+        let process = field(&config, "process");
+        for set in ["ambient", "bounding", "effective", "inheritable", "permitted"] {
+            prop_assert_eq!(field(field(process, "capabilities"), set), &Json::Array(vec![]));
+        }
+        prop_assert_eq!(field(process, "noNewPrivileges"), &Json::Bool(true));
+        prop_assert_eq!(field(field(&config, "root"), "readonly"), &Json::Bool(true));
+    }
+}

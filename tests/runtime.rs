@@ -18,11 +18,11 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const RUNTIMES: [&str; 2] = ["bwrap", "docker"];
+const RUNTIMES: [&str; 3] = ["bwrap", "docker", "oci"];
 
 fn lab() -> Option<PathBuf> {
     let lab = PathBuf::from(std::env::var_os("CAPGATE_LAB").unwrap_or_else(|| "/tmp/capgate-lab".into()));
-    let tools = ["bwrap", "podman", "squid"];
+    let tools = ["bwrap", "podman", "squid", "runc"];
     let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
     let ready = lab.join("npm/.done").exists() && lab.join("venv/.done").exists();
     if missing.is_empty() && ready {
@@ -207,7 +207,7 @@ fn server_memory() {
         );
     }
     let state = std::fs::read_to_string(lab.join("data/memdir/memory.jsonl")).expect("the server wrote its state file");
-    assert!(state.contains("capgate-bwrap") && state.contains("capgate-docker"));
+    assert!(state.contains("capgate-bwrap") && state.contains("capgate-docker") && state.contains("capgate-oci"));
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn server_fetch_and_egress_end_to_end() {
     assert!(other_seen.lock().unwrap().is_empty(), "a denied port received traffic");
     assert!(
         seen.lock().unwrap().len() >= 2,
-        "the allowed page was fetched on both runtimes"
+        "the allowed page was fetched on every runtime"
     );
 }
 

@@ -11,14 +11,23 @@ use std::path::PathBuf;
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// Every schema that ships, and the JSON output it describes (None: the manifest).
+/// Every schema that ships, and the JSON output it describes (None: the manifest,
+/// an output checked by its own test below, or a runtime record such as the
+/// launch log, checked in tests/launch_log.rs).
 const SCHEMAS: &[(&str, Option<&str>)] = &[
     ("capgate.schema.json", None),
+    ("capgate.import-report.schema.json", None),
     ("capgate.index.schema.json", Some("index.json")),
     ("capgate.policy.schema.json", Some("policy.json")),
     ("capgate.bwrap.schema.json", Some("bwrap/argv.json")),
     ("capgate.docker.schema.json", Some("docker/argv.json")),
+    ("capgate.diff.schema.json", Some(DIFF_OUTPUT)),
+    ("capgate.oci.schema.json", Some("oci/config.json")),
+    ("capgate.launch.schema.json", None),
 ];
+
+/// Not a compiled file: what `capgate diff --format json` prints.
+const DIFF_OUTPUT: &str = "capgate diff --format json";
 
 /// The keys the manifest parser accepts (besides `x-*`).
 use capgate::manifest::{TOOL_KEYS, TOP_KEYS};
@@ -347,6 +356,7 @@ fn output_files_match_their_schemas() {
     for (name, text, params) in manifests() {
         let opts = Options {
             params,
+            targets: capgate::Target::ALL.into_iter().collect(),
             ..Options::default()
         };
         let out = compile(text.as_bytes(), &opts).unwrap_or_else(|d| panic!("{name} does not compile: {d:?}"));
@@ -374,6 +384,86 @@ fn output_files_match_their_schemas() {
             seen.insert(a.path.clone());
         }
     }
-    let expected: BTreeSet<String> = SCHEMAS.iter().filter_map(|(_, o)| o.map(str::to_string)).collect();
+    let expected: BTreeSet<String> = SCHEMAS
+        .iter()
+        .filter_map(|(_, o)| o.filter(|o| *o != DIFF_OUTPUT).map(str::to_string))
+        .collect();
     assert_eq!(seen, expected, "every output schema was exercised");
+}
+
+/// The golden `capgate diff --format json` outputs (tests/diff checks they
+/// are what the binary prints) match schemas/capgate.diff.schema.json.
+#[test]
+fn diff_json_matches_its_schema() {
+    let file = "capgate.diff.schema.json";
+    let schema = load(file);
+    let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("diff");
+    let mut n = 0;
+    let mut kinds = BTreeSet::new();
+    for e in std::fs::read_dir(&cases).expect("tests/diff exists") {
+        let path = e.expect("dir entry").path().join("expected.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let doc = parse(&text, &path.display().to_string());
+        assert_eq!(
+            keys(&doc),
+            keys(get(&schema, "properties").unwrap()),
+            "{}",
+            path.display()
+        );
+        let mut errs = Vec::new();
+        check(&schema, &schema, &doc, &path.display().to_string(), &mut errs);
+        assert!(errs.is_empty(), "{} vs {file}: {errs:#?}", path.display());
+        if let Some(Kind::Array(items)) = get(&doc, "effective").map(|v| &v.kind) {
+            kinds.extend(
+                items
+                    .iter()
+                    .filter_map(|i| get(i, "type").and_then(Value::as_str).map(str::to_string)),
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} golden diff outputs");
+    assert_eq!(kinds.len(), 5, "every change type is exercised: {kinds:?}");
+    // The structural check catches a wrong change type.
+    let bad = r#"{"format":"capgate.diff/1","old":{"name":"a","version":"1"},"new":{"name":"a","version":"1"},
+      "widens":false,"summary":{"granted":0,"revoked":0,"widened":0,"narrowed":0,"changed":0},"fields":[],
+      "effective":[{"type":"grew","change":"granted","kind":"fs","old":[],"new":[],"widens":true,"narrows":false}],
+      "limits":[],"env_secrets_added":[],"server":{"added":false,"removed":false,"changes":[]},"tools":{},"targets":{}}"#;
+    let mut errs = Vec::new();
+    check(&schema, &schema, &parse(bad, "bad"), "bad", &mut errs);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+/// Every golden `capgate import --format json` report matches its schema.
+#[test]
+fn import_reports_match_their_schema() {
+    let schema = load("capgate.import-report.schema.json");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("import");
+    let mut n = 0;
+    for format in std::fs::read_dir(&root).unwrap() {
+        let format = format.unwrap().path();
+        if !format.is_dir() {
+            continue;
+        }
+        for sample in std::fs::read_dir(&format).unwrap() {
+            let report = sample.unwrap().path().join("report.json");
+            let Ok(text) = std::fs::read_to_string(&report) else {
+                continue;
+            };
+            let doc = parse(&text, &report.display().to_string());
+            assert_eq!(
+                keys(&doc),
+                keys(get(&schema, "properties").unwrap()),
+                "{}",
+                report.display()
+            );
+            let mut errs = Vec::new();
+            check(&schema, &schema, &doc, &report.display().to_string(), &mut errs);
+            assert!(errs.is_empty(), "{errs:#?}");
+            n += 1;
+        }
+    }
+    assert!(n >= 15, "only {n} import reports checked");
 }

@@ -77,19 +77,27 @@ fn expected_exit(case: &str) -> i32 {
     }
 }
 
-/// Run `capgate compile <case>.json --out-dir <tmp> <args…>` in tests/ui.
+/// Run `capgate compile <case>.json --out-dir <tmp> <args…>` in tests/ui,
+/// or, when `<case>.cmd` exists, `capgate <its lines> <args…>` (one
+/// argument a line), for cases of other commands (e.g. `review --policy`).
 fn run_case(case: &str) -> Output {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out_dir = tmp.path().join("out");
-    Command::new(env!("CARGO_BIN_EXE_capgate"))
-        .current_dir(ui_dir())
-        .arg("compile")
-        .arg(format!("{case}.json"))
-        .arg("--out-dir")
-        .arg(&out_dir)
-        .args(extra_args(case))
-        .output()
-        .expect("run capgate")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_capgate"));
+    cmd.current_dir(ui_dir());
+    match side_file(case, "cmd") {
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).unwrap_or_else(|_| panic!("{case}.cmd is not UTF-8"));
+            cmd.args(text.lines().filter(|l| !l.is_empty()));
+        }
+        None => {
+            cmd.arg("compile")
+                .arg(format!("{case}.json"))
+                .arg("--out-dir")
+                .arg(&out_dir);
+        }
+    }
+    cmd.args(extra_args(case)).output().expect("run capgate")
 }
 
 /// A unified diff of expected vs actual text.
@@ -171,7 +179,7 @@ fn no_orphan_side_files() {
         };
         match ext {
             "json" => {}
-            "stderr" | "args" | "exit" if cases.contains(stem) => {}
+            "stderr" | "args" | "exit" | "cmd" if cases.contains(stem) => {}
             _ => orphans.push(name),
         }
     }
@@ -188,6 +196,14 @@ fn every_code_has_doc_and_ui_case() {
     for case in case_names() {
         if let Some(bytes) = side_file(&case, "stderr") {
             all_stderr.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    // Codes only `capgate import` reports have their cases in tests/import/errors.
+    let import_errors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import/errors");
+    for e in fs::read_dir(import_errors).expect("tests/import/errors exists") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "stderr") {
+            all_stderr.push_str(&fs::read_to_string(&p).expect("readable"));
         }
     }
     let mut problems = Vec::new();

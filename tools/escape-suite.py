@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """capgate escape suite: tries to break out of the sandboxes capgate exec runs.
 
-Usage: python3 tools/escape-suite.py [--capgate PATH] [--runtime bwrap|docker]...
+Usage: python3 tools/escape-suite.py [--capgate PATH] [--runtime bwrap|docker|oci]...
 
 Compiles two probe manifests, runs every attempt in tools/escape/probes.py under
-`capgate exec` for each runtime (bwrap and docker=podman by default), adds the
+`capgate exec` for each runtime (bwrap, docker=podman and oci=runc by default), adds the
 checks only the host can make (secrets in any process's argv or in artifacts,
 processes that outlive a killed launcher, traffic reaching the test's own
 loopback listeners), prints a table and ends with "N passed, M failed", where a
@@ -17,6 +17,7 @@ import argparse
 import http.server
 import json
 import os
+import stat
 import shutil
 import signal
 import socket
@@ -111,6 +112,8 @@ def setup(capgate, scratch, listener):
             json.dump(m, f)
         out = os.path.join(scratch, f"out-{name}")
         args = [capgate, "compile", path, "--out-dir", out]
+        for t in ("bwrap", "docker", "egress", "oci"):
+            args += ["--target", t]
         for k, v in params.items():
             args += ["--param", f"{k}={v}"]
         r = run(args)
@@ -188,6 +191,27 @@ def host_cmdlines():
     return out
 
 
+
+def files_holding_secret(roots):
+    """Regular files under roots (small ones) that contain SECRET. Only regular
+    files are opened: a container's storage holds FIFOs (podman's userdata/ctl),
+    and opening one would block until a writer appears."""
+    found = []
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                try:
+                    st = os.lstat(path)
+                    if not stat.S_ISREG(st.st_mode) or st.st_size >= 4 << 20:
+                        continue
+                    with open(path, "rb") as fh:
+                        if SECRET.encode() in fh.read():
+                            found.append(path)
+                except OSError:
+                    pass
+    return found
+
 def host_side(capgate, outs, runtime):
     """Checks only the host can make: (name, escaped, detail)."""
     rows = []
@@ -212,25 +236,25 @@ def host_side(capgate, outs, runtime):
     # Podman's container configuration holds --env values while the container
     # runs (a documented residual risk); once the launcher is gone they must be too.
     if runtime == "docker":
-        leftovers = []
-        for base in ("/var/lib/containers/storage/overlay-containers", "/run/containers/storage/overlay-containers"):
-            for dirpath, _, files in os.walk(base):
-                for f in files:
-                    path = os.path.join(dirpath, f)
-                    try:
-                        if os.path.getsize(path) < 4 << 20 and SECRET.encode() in open(path, "rb").read():
-                            leftovers.append(path)
-                    except OSError:
-                        pass
+        leftovers = files_holding_secret(["/var/lib/containers/storage/overlay-containers",
+                                          "/run/containers/storage/overlay-containers"])
         rows.append(("find the secret in podman's storage after exit", bool(leftovers),
                      f"in {leftovers[:3]}" if leftovers else "gone"))
+    # runc's bundle holds --env values while the container runs (the same
+    # residual risk); once the launcher is gone, the reaper removes it.
+    if runtime == "oci":
+        leftovers = []
+        base = "/tmp"  # capgate exec's runtime dirs: the probes run without XDG_RUNTIME_DIR or TMPDIR
+        for _ in range(100):  # up to 10 s: the reaper needs a moment
+            dirs = [d for d in os.listdir(base) if d.startswith("capgate-") and d[8:].replace("-", "").isdigit()]
+            leftovers = files_holding_secret([os.path.join(base, d) for d in dirs] + ["/run/runc"])
+            if not leftovers:
+                break
+            time.sleep(0.1)
+        rows.append(("find the secret in runc's bundle or state after exit", bool(leftovers),
+                     f"in {leftovers[:3]}" if leftovers else "gone"))
     # Secrets in artifacts.
-    found = []
-    for name, out in outs.items():
-        for dirpath, _, files in os.walk(out):
-            for f in files:
-                if SECRET.encode() in open(os.path.join(dirpath, f), "rb").read():
-                    found.append(f)
+    found = [os.path.basename(p) for p in files_holding_secret(list(outs.values()))]
     rows.append(("find the secret in an artifact", bool(found), f"in {found}" if found else "not found"))
     return rows
 
@@ -238,9 +262,9 @@ def host_side(capgate, outs, runtime):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--capgate", default=shutil.which("capgate") or os.path.join(ROOT, "target/release/capgate"))
-    ap.add_argument("--runtime", action="append", choices=["bwrap", "docker"])
+    ap.add_argument("--runtime", action="append", choices=["bwrap", "docker", "oci"])
     a = ap.parse_args()
-    runtimes = a.runtime or ["bwrap", "docker"]
+    runtimes = a.runtime or ["bwrap", "docker", "oci"]
     if not os.path.exists(a.capgate):
         sys.exit(f"capgate not found at {a.capgate}; pass --capgate")
     listener = Listener()

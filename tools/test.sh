@@ -70,6 +70,7 @@ suite static-binary check bash -c '
 suite bazel counted bash tools/bazel-test.sh
 suite demo check bash tools/demo.sh
 suite attestation counted bash tools/attestation-test.sh
+suite review-schemas counted bash tools/review-test.sh
 suite nix counted bash tools/nix-test.sh
 suite escape-suite counted python3 tools/escape-suite.py --capgate target/x86_64-unknown-linux-gnu/release/capgate
 

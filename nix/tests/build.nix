@@ -18,6 +18,7 @@ let
 
   sandbox = prefix: n: e: lib.mkSandboxConfig {
     inherit (e) manifest params;
+    targets = e.targets or null;
     inherit system;
     name = "${prefix}-${n}-sandbox";
   };
@@ -26,6 +27,7 @@ each "example" repo.examples (sandbox "example")
 // each "case" repo.cases (sandbox "case")
 // each "golden" repo.cases (n: e: lib.checkGolden {
   inherit (e) manifest params golden;
+  targets = e.targets or null;
   inherit system;
   name = "case-${n}-golden";
 })

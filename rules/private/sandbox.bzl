@@ -10,6 +10,7 @@ TARGET_FILES = {
     "bwrap": ["bwrap/argv.json", "bwrap/args0"],
     "docker": ["docker/argv.json"],
     "egress": ["egress/hosts", "egress/nftables.nft", "egress/squid.conf"],
+    "oci": ["oci/config.json"],
 }
 DEFAULT_TARGETS = ["bwrap", "docker", "egress"]
 
@@ -118,6 +119,7 @@ def _sandbox_impl(ctx):
                 nftables = outs.get("egress/nftables.nft"),
                 squid = outs.get("egress/squid.conf"),
             ) if "egress" in targets else None,
+            oci = struct(config = outs.get("oci/config.json")) if "oci" in targets else None,
             files = outs,
             version = capgate.version,
         ),
@@ -198,7 +200,8 @@ def capgate_sandbox(
       manifest: the capgate.json (label).
       params: dict of param values (`--param K=V`).
       params_file: a JSON params file (`--params-file`), e.g. "capgate.params.json".
-      targets: list of targets, any of "bwrap", "docker", "egress" (default all three).
+      targets: list of targets, any of "bwrap", "docker", "egress", "oci" (default: the first
+        three; oci is opt-in).
       golden_dir: directory in this package holding the committed artifacts.
       strict: pass --strict.
       deny_warnings: pass --deny-warnings.

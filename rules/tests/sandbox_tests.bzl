@@ -67,7 +67,7 @@ def _check_common(env, target, expected_files, expected_targets):
     asserts.equals(env, "policy.json", _rel(target, info.policy))
     asserts.equals(env, expected_files, sorted(info.files.keys()))
     groups = target[OutputGroupInfo]
-    for t in ["bwrap", "docker", "egress"]:
+    for t in ["bwrap", "docker", "egress", "oci"]:
         asserts.equals(env, t in expected_targets, hasattr(groups, t), "output group %s" % t)
     asserts.equals(env, ["index.json"], [_rel(target, f) for f in groups.index.to_list()])
     return action
@@ -120,7 +120,7 @@ subset_test = analysistest.make(_subset_test_impl)
 
 def _bad_target_test_impl(ctx):
     env = analysistest.begin(ctx)
-    asserts.expect_failure(env, "unknown target \"oci\"")
+    asserts.expect_failure(env, "unknown target \"systemd\"")
     return analysistest.end(env)
 
 bad_target_test = analysistest.make(_bad_target_test_impl, expect_failure = True)
@@ -168,7 +168,7 @@ def sandbox_test_suite(name):
     capgate_sandbox(
         name = "subject_bad_target",
         manifest = "testdata/capgate.json",
-        targets = ["bwrap", "oci"],
+        targets = ["bwrap", "systemd"],
         tags = ["manual"],
     )
     capgate_sandbox(

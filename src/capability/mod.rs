@@ -19,7 +19,7 @@ pub mod path;
 
 pub use assert::Assertion;
 pub use clock::ClockSource;
-pub use env::{EnvAction, EnvGrant};
+pub use env::{is_sensitive_name as is_sensitive_env_name, EnvAction, EnvGrant};
 pub use exec::ExecGrant;
 pub use fs::{FsAction, FsGrant, Glob};
 pub use ipc::{IpcEndpoint, IpcGrant};
@@ -265,6 +265,9 @@ pub fn parse(src: &Src<'_>, grammar: Grammar) -> Result<Capability, Diagnostic> 
     let Some(kind_end) = kind_end else {
         return Err(malformed(src, "capability has no `:`"));
     };
+    if kind == crate::import::TODO_KIND {
+        return Err(crate::import::todo_diagnostic(src.text, src.span(0, text.len())));
+    }
     if !KINDS.contains(&kind) {
         let mut d = Diagnostic::error(
             Code::UnknownKind,

@@ -102,6 +102,17 @@ codes! {
     // Targets (CG04xx)
     Unenforced = "0401", "a grant the target cannot enforce, with --strict";
     TooManyOptions = "0402", "the bwrap argv exceeds bwrap's option limit";
+    // Import (CG051x)
+    ImportTodo = "0510", "an import TODO is not resolved";
+    ImportSource = "0511", "the import source cannot be read or has the wrong shape";
+    // Review policy files (CG053x-CG054x)
+    ReviewPolicyShape = "0530", "the review policy file has an unknown field, a wrong type or a missing part";
+    ReviewPolicyUnknownFinding = "0531", "a review policy override names an id that is not in the review catalogue";
+    ReviewPolicyNoReason = "0532", "a review policy override has no reason";
+    ReviewPolicyBadAction = "0533", "a review policy override has no valid action (severity or waive), or both";
+    ReviewPolicyBadCapability = "0534", "a review policy override's capability does not parse";
+    ReviewPolicyDuplicate = "0535", "two review policy overrides have the same id and scope";
+    ReviewPolicyUnused = "0536", "a review policy override matches no finding";
 }
 
 impl std::fmt::Display for Code {

@@ -45,7 +45,8 @@ pub fn render_human(d: &Diagnostic, source: &str, file_name: &str) -> String {
     out
 }
 
-fn snippet(source: &str, span: Span, line: usize) -> String {
+/// The source line of `span` with carets under it (for other reports).
+pub fn snippet(source: &str, span: Span, line: usize) -> String {
     let start = floor_char_boundary(source, span.start.min(source.len()));
     let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line_end = source[start..].find('\n').map(|i| start + i).unwrap_or(source.len());

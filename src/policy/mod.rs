@@ -10,7 +10,8 @@
 mod lint;
 
 use crate::capability::{
-    path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcGrant, Limit, NetGrant,
+    path, Assertion, Capability, ClockSource, EnvAction, EnvGrant, ExecGrant, FsAction, Glob, IpcEndpoint, IpcGrant,
+    Limit, NetGrant,
 };
 use crate::diag::{Code, Diagnostic, Diagnostics, Span};
 use crate::json::Writer;
@@ -90,6 +91,17 @@ pub struct EnvEntry {
     pub value: Option<String>,
 }
 
+/// A mount capgate adds itself (see [`Policy::implicit_mounts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplicitMount<'a> {
+    /// Host path, bound at the same path in the sandbox.
+    pub path: &'a str,
+    /// Read-only unless a grant makes the path writable.
+    pub mode: Mode,
+    /// May be absent on the host.
+    pub optional: bool,
+}
+
 /// The normalized policy: what every target lowers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -154,6 +166,36 @@ impl Policy {
             .filter(|b| path::is_under(path, &b.path))
             .max_by_key(|b| path::depth(&b.path))
             .map(|b| b.mode)
+    }
+
+    /// The mounts capgate adds itself for clock and ipc grants (tzdata, display
+    /// and bus sockets), each read-only unless a grant already makes the path
+    /// writable. `host_usr`: the sandbox's /usr is the host's, so zoneinfo is
+    /// already there.
+    pub fn implicit_mounts(&self, host_usr: bool) -> Vec<ImplicitMount<'_>> {
+        let mut paths: Vec<(&str, bool)> = Vec::new();
+        if self.clock.contains(&ClockSource::Tzdata) {
+            paths.push(("/etc/localtime", true));
+            if !host_usr {
+                paths.push(("/usr/share/zoneinfo", true));
+            }
+        }
+        for i in &self.ipc {
+            match &i.endpoint {
+                IpcEndpoint::X11 => paths.push(("/tmp/.X11-unix", i.optional)),
+                IpcEndpoint::DbusSystem => paths.push(("/run/dbus/system_bus_socket", i.optional)),
+                IpcEndpoint::Unix(s) => paths.push((s, i.optional)),
+                IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
+            }
+        }
+        paths
+            .into_iter()
+            .map(|(path, optional)| ImplicitMount {
+                path,
+                mode: self.implicit_mode(path),
+                optional,
+            })
+            .collect()
     }
 
     /// The flag-level mode for a mount capgate adds itself (ipc sockets,

@@ -10,7 +10,7 @@
 
 use super::{common_gaps, fixed_env, write_env_entries, Envelope, Lowered};
 use crate::artifact::Artifact;
-use crate::capability::{path, Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
+use crate::capability::{path, Capability, EnvAction, IpcEndpoint, Limit};
 use crate::diag::{Code, Diagnostic};
 use crate::json::Writer;
 use crate::manifest::Profile;
@@ -128,25 +128,10 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         let flag = bind_flag(b.mode == Mode::Rw, b.optional);
         mounts.push(mount(&b.path, 1, &[flag, &b.path, &b.path]));
     }
-    // Mounts capgate adds itself are read-only unless a grant already makes
-    // the path writable (they must never hide a declared write).
-    let implicit = |path: &str, optional: bool| {
-        let flag = bind_flag(p.implicit_mode(path) == Mode::Rw, optional);
-        mount(path, 1, &[flag, path, path])
-    };
-    if p.clock.contains(&ClockSource::Tzdata) {
-        mounts.push(implicit("/etc/localtime", true));
-        if p.profile != Profile::Debian {
-            mounts.push(implicit("/usr/share/zoneinfo", true));
-        }
-    }
-    for i in &p.ipc {
-        match &i.endpoint {
-            IpcEndpoint::X11 => mounts.push(implicit("/tmp/.X11-unix", i.optional)),
-            IpcEndpoint::DbusSystem => mounts.push(implicit("/run/dbus/system_bus_socket", i.optional)),
-            IpcEndpoint::Unix(s) => mounts.push(implicit(s, i.optional)),
-            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
-        }
+    // Mounts capgate adds itself never hide a declared write.
+    for m in p.implicit_mounts(p.profile == Profile::Debian) {
+        let flag = bind_flag(m.mode == Mode::Rw, m.optional);
+        mounts.push(mount(m.path, 1, &[flag, m.path, m.path]));
     }
     let ordered = order_mounts(mounts);
     for m in ordered {
@@ -176,6 +161,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
 
     // Honesty fields.
     common_gaps(p, &mut env, "bwrap");
+    let host_tmp = p.effective_binds().any(|b| b.path == "/tmp");
     for g in p.grants.values() {
         match &g.cap {
             Capability::Env(e) if e.action != EnvAction::Set => env.launcher(
@@ -185,12 +171,17 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             Capability::Limit(Limit::Nofile(_)) => {
                 env.launcher(&g.canonical, "capgate exec sets RLIMIT_NOFILE before starting bwrap")
             }
-            Capability::Limit(Limit::Tmpfs(_)) => {
-                env.unenforced(&g.canonical, "bubblewrap 0.8 cannot size a tmpfs; /tmp is unbounded")
-            }
-            Capability::Limit(_) => env.unenforced(
+            Capability::Limit(Limit::Tmpfs(_)) if host_tmp => env.unenforced(
                 &g.canonical,
-                "bubblewrap does not use cgroups; use the docker target or run capgate exec in a systemd scope",
+                "/tmp is the host's directory (an fs grant), not a tmpfs; its size is the host filesystem's",
+            ),
+            Capability::Limit(Limit::Tmpfs(_)) => env.launcher(
+                &g.canonical,
+                "capgate exec mounts a tmpfs of this size at /tmp (as root) or passes bwrap --size (0.10+); it refuses to start when it can do neither",
+            ),
+            Capability::Limit(_) => env.launcher(
+                &g.canonical,
+                "capgate exec runs bwrap in a cgroup (systemd-run --scope, or one it creates as root); it refuses to start when it can do neither",
             ),
             Capability::Ipc(i)
                 if i.endpoint == IpcEndpoint::X11

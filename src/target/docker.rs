@@ -7,7 +7,7 @@
 
 use super::{common_gaps, fixed_env, write_env_entries, Envelope, Lowered, SANDBOX_USER};
 use crate::artifact::Artifact;
-use crate::capability::{Capability, ClockSource, EnvAction, IpcEndpoint, Limit};
+use crate::capability::{Capability, EnvAction, IpcEndpoint, Limit};
 use crate::diag::Diagnostic;
 use crate::json::Writer;
 use crate::manifest::Profile;
@@ -43,7 +43,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     for l in p.limits.values() {
         match l {
-            Limit::Memory(b) => flags.extend(["--memory".into(), format!("{b}b")]),
+            // --memory-swap equal to --memory: no swap on top (docker's
+            // default allows as much swap again).
+            Limit::Memory(b) => flags.extend([
+                "--memory".into(),
+                format!("{b}b"),
+                "--memory-swap".into(),
+                format!("{b}b"),
+            ]),
             Limit::Pids(n) => flags.extend(["--pids-limit".into(), n.to_string()]),
             Limit::Cpu(m) => flags.extend(["--cpus".into(), cpus(*m)]),
             Limit::Nofile(n) => flags.extend(["--ulimit".into(), format!("nofile={n}:{n}")]),
@@ -80,20 +87,8 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         }
     }
     // Volumes capgate adds itself never hide a declared write.
-    let implicit = |path: &str| (path.to_string(), p.implicit_mode(path).as_str());
-    if p.clock.contains(&ClockSource::Tzdata) {
-        volumes.push(implicit("/etc/localtime"));
-        if p.profile != Profile::Debian || p.image.is_some() {
-            volumes.push(implicit("/usr/share/zoneinfo"));
-        }
-    }
-    for i in &p.ipc {
-        match &i.endpoint {
-            IpcEndpoint::X11 => volumes.push(implicit("/tmp/.X11-unix")),
-            IpcEndpoint::DbusSystem => volumes.push(implicit("/run/dbus/system_bus_socket")),
-            IpcEndpoint::Unix(s) => volumes.push(implicit(s)),
-            IpcEndpoint::Wayland | IpcEndpoint::DbusSession => {}
-        }
+    for m in p.implicit_mounts(p.profile == Profile::Debian && p.image.is_none()) {
+        volumes.push((m.path.to_string(), m.mode.as_str()));
     }
     volumes.sort_by(|a, b| crate::capability::path::cmp_tree(&a.0, &b.0).then_with(|| a.1.cmp(b.1)));
     // One volume per destination (docker rejects duplicates); writable if any is.
@@ -132,6 +127,12 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     );
     common_gaps(p, &mut env, "docker");
     for g in p.grants.values() {
+        if matches!(g.cap, Capability::Limit(Limit::Tmpfs(_))) && p.effective_binds().any(|b| b.path == "/tmp") {
+            env.unenforced(
+                &g.canonical,
+                "/tmp is the host's directory (an fs grant), not a tmpfs; its size is the host filesystem's",
+            );
+        }
         if let Capability::Exec(e) = &g.cap {
             if e.nested_sandbox {
                 env.unenforced(

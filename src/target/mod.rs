@@ -8,6 +8,7 @@
 mod bwrap;
 mod docker;
 mod egress;
+mod oci;
 
 use crate::artifact::Artifact;
 use crate::diag::Diagnostic;
@@ -16,6 +17,7 @@ use crate::policy::{Policy, Widening};
 use std::collections::BTreeMap;
 
 pub use bwrap::{BIND_FLAGS as BWRAP_BIND_FLAGS, MAX_BWRAP_OPTIONS};
+pub use oci::ROOTFS as OCI_ROOTFS;
 
 /// Where the launcher binds the egress proxy socket inside the sandbox.
 pub const PROXY_SOCKET: &str = "/run/capgate/proxy.sock";
@@ -38,18 +40,25 @@ pub enum Target {
     Docker,
     /// squid and nftables allowlists, pinned hosts.
     Egress,
+    /// OCI runtime-spec `config.json` (opt-in).
+    Oci,
 }
 
 impl Target {
-    /// Every target, in canonical order (all are default targets).
-    pub const ALL: [Target; 3] = [Target::Bwrap, Target::Docker, Target::Egress];
+    /// Every target, in canonical order.
+    pub const ALL: [Target; 4] = [Target::Bwrap, Target::Docker, Target::Egress, Target::Oci];
 
-    /// `bwrap`, `docker`, `egress`.
+    /// The targets a compile without `--target` writes (oci is opt-in
+    /// until it is stable, DESIGN §13).
+    pub const DEFAULT: [Target; 3] = [Target::Bwrap, Target::Docker, Target::Egress];
+
+    /// `bwrap`, `docker`, `egress`, `oci`.
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Bwrap => "bwrap",
             Target::Docker => "docker",
             Target::Egress => "egress",
+            Target::Oci => "oci",
         }
     }
 
@@ -64,6 +73,7 @@ impl Target {
             Target::Bwrap => &["bwrap/argv.json", "bwrap/args0"],
             Target::Docker => &["docker/argv.json"],
             Target::Egress => &["egress/hosts", "egress/nftables.nft", "egress/squid.conf"],
+            Target::Oci => &["oci/config.json"],
         }
     }
 }
@@ -129,6 +139,7 @@ pub fn lower(target: Target, p: &Policy) -> Result<Lowered, Diagnostic> {
         Target::Bwrap => bwrap::lower(p),
         Target::Docker => docker::lower(p),
         Target::Egress => Ok(egress::lower(p)),
+        Target::Oci => oci::lower(p),
     }
 }
 

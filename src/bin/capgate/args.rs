@@ -10,7 +10,10 @@ Examples:
   capgate compile servers/*/capgate.json --store .capgate-store/
   capgate key capgate.json --param PKG=/opt/mcp/pkg
   capgate verify capgate.json --golden-dir golden/
-  capgate explain CG0212";
+  capgate diff git:origin/main:capgate.json capgate.json --fail-on widen
+  capgate review capgate.json --fail-on high --format sarif
+  capgate explain CG0212
+  capgate import mcpb manifest.json -o capgate.json";
 
 /// capgate: compile MCP server manifests into deterministic sandbox artifacts.
 #[derive(Parser, Debug)]
@@ -51,7 +54,7 @@ Examples:
   capgate lock servers/ --output audit/capgate.lock
 
 The walk does not follow symlinks and skips .git, target, node_modules, bazel-*,
-tests/ui and tests/hostile. A capgate.params.json beside a manifest gives its params.
+tests/ui, tests/hostile and tests/import. A capgate.params.json beside a manifest gives its params.
 Check a tree against the lock with `capgate verify --lock capgate.lock`.")]
     Lock(LockArgs),
     /// Print an in-toto Statement (SLSA Provenance v1) for a compiled out-dir.
@@ -62,6 +65,22 @@ Example:
 
 The subjects are index.json and every file it lists; the out-dir must match index.json.")]
     Attest(AttestArgs),
+    /// Governance report: check a manifest against the review catalogue (CGR001…).
+    #[command(after_help = "\
+Examples:
+  capgate review capgate.json
+  capgate review capgate.json --fail-on high                  # exit 1 on a high or critical finding
+  capgate review capgate.json --policy review-policy.json --format sarif > review.sarif
+  capgate review examples/github/capgate.json --params-file examples/github/capgate.params.json --format json
+
+Findings and their ids, severities and fixes: docs/review.md. A review policy
+(--policy) raises, lowers or waives findings by id, optionally for one tool or
+one capability, each with a reason; waived findings stay in the report as
+suppressed. The report goes to stdout; diagnostics (a manifest that does not
+compile, a bad policy file) go to stderr.
+Exit status: 0 reviewed (and below --fail-on), 1 a finding at or above
+--fail-on remains or the manifest or policy is rejected, 2 usage or I/O error.")]
+    Review(ReviewArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  capgate explain CG0212")]
     Explain {
@@ -70,28 +89,45 @@ The subjects are index.json and every file it lists; the out-dir must match inde
     },
     /// Print the manifest's JSON Schema.
     Schema,
-    /// Run an MCP server under its compiled sandbox (bwrap or podman), no daemon.
+    /// Run an MCP server under its compiled sandbox (bwrap, podman or runc), no daemon.
     #[command(after_help = "\
 Examples:
   capgate exec out/ -- --extra-server-arg            # an out-dir from capgate compile
   capgate exec examples/time/capgate.json --params-file examples/time/capgate.params.json
   capgate exec out/ --target docker                  # podman with the docker flags
   capgate exec out/ --dry-run                        # print what would run (secrets redacted)
+  capgate exec capgate.json --target oci             # runc, bundle built in a private dir (root)
+  capgate exec out/ --launch-log /var/log/capgate/launches.jsonl   # one JSON line per launch
 
 Use it as the server command of any MCP client: stdin, stdout and stderr pass
 through. env:read/env:inject values come from capgate's own environment and
 reach the server through `bwrap --args FD` or podman's `--env NAME`, never argv.
 Started as root, the sandbox runs as --user (default 65534:65534). With egress
-granted, squid runs as a child with the compiled allowlist.
+granted, squid runs as a child with the compiled allowlist. Under bwrap, limit:set
+grants are enforced by capgate exec (RLIMIT_NOFILE; a cgroup via systemd-run --scope,
+or one it creates as root; a sized /tmp); it refuses to start when it cannot
+(--allow-unenforced-limits overrides). --launch-log appends one JSON line per launch.
 Exit status: the server's, 128+signal, 125 for capgate's own failure, 127 when
-bwrap, podman or squid is missing.")]
+bwrap, podman, runc or squid is missing.")]
     Exec(ExecArgs),
+    /// Print the permission delta between two manifests, out-dirs or git revisions.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
+    /// Import another tool's server description as a capgate.json, with a lossiness report.
+    #[command(after_help = crate::import::HELP)]
+    Import(crate::import::ImportArgs),
     /// (internal) Removes a podman container once the launcher that started it is gone.
     #[command(hide = true)]
     Reap {
         /// Container name.
         #[arg(long)]
         name: String,
+        /// The container is runc's (`runc delete --force`), not podman's.
+        #[arg(long)]
+        runc: bool,
+        /// A directory to remove afterwards (runc's bundle, which holds passed env values).
+        #[arg(long, value_name = "DIR")]
+        remove: Option<PathBuf>,
         /// Global podman options.
         #[arg(last = true)]
         globals: Vec<String>,
@@ -113,7 +149,7 @@ bwrap, podman or squid is missing.")]
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Compile only these targets (repeatable; default: all).
+    /// Compile only these targets (repeatable; default: bwrap, docker, egress; oci is opt-in).
     #[arg(long = "target", value_enum)]
     pub targets: Vec<TargetArg>,
     /// A param value, NAME=VALUE (repeatable).
@@ -197,6 +233,43 @@ pub struct LockArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ReviewArgs {
+    /// Manifest file.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// A review policy file (JSON) that raises, lowers or waives findings.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Report format (on stdout).
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Human)]
+    pub format: ReviewFormat,
+    /// Exit 1 when a finding at or above this severity remains (not waived).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// A param value, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON object of param values.
+    #[arg(long = "params-file", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewFormat {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Args, Debug)]
 pub struct AttestArgs {
     /// A directory written by `capgate compile --out-dir`.
     #[arg(value_name = "OUT_DIR")]
@@ -233,15 +306,82 @@ pub struct ExecArgs {
     /// A JSON object of param values (when given a manifest).
     #[arg(long = "params-file", value_name = "FILE")]
     pub params_file: Option<PathBuf>,
+    /// Append one JSON line (capgate.launch/1) per launch to FILE, or write it
+    /// to descriptor N with `fd:N`: key, artifact digests, argv, start, end,
+    /// exit status; names of passed variables, never their values.
+    #[arg(long, value_name = "FILE|fd:N")]
+    pub launch_log: Option<String>,
+    /// Start even when a resource limit the launcher must enforce (bwrap:
+    /// memory, pids, cpu, tmpfs) cannot be enforced on this host.
+    #[arg(long)]
+    pub allow_unenforced_limits: bool,
     /// Extra arguments appended to the server command.
     #[arg(last = true)]
     pub extra: Vec<String>,
+}
+
+const DIFF_HELP: &str = "\
+Each side is a manifest file, an out-dir of `capgate compile` (its policy.json
+and index.json), or git:REV:PATH (the manifest as committed at REV, read with
+`git show REV:PATH` in the current directory; a capgate.params.json beside it
+at that revision supplies its params).
+
+Examples:
+  capgate diff old/capgate.json capgate.json
+  capgate diff git:origin/main:capgate.json capgate.json --format markdown > comment.md
+  capgate diff git:HEAD~1:servers/fs/capgate.json git:HEAD:servers/fs/capgate.json --fail-on widen
+  capgate diff golden/ out/ --format json
+
+Widening is judged on meaning: /data/** -> /** and api.x.com:443 -> *.x.com:443
+are widened, a reordered or merged capability list is no change.
+--param and --params-file apply to both sides (each side takes the params it
+declares; a capgate.params.json beside a manifest is read first).
+Exit status: 0, or 1 when --fail-on is hit or a manifest is rejected, 2 for
+usage and I/O errors. See docs/diff.md.";
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The old side: MANIFEST, OUT_DIR or git:REV:PATH.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new side: MANIFEST, OUT_DIR or git:REV:PATH.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+    /// Exit 1 when the delta widens the sandbox (widen) or changes anything (any).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<DiffFailOn>,
+    /// A param value, NAME=VALUE, for both sides (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A JSON object of param values for both sides.
+    #[arg(long = "params-file", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFailOn {
+    /// Anything the sandbox may do now that it could not before.
+    Widen,
+    /// Any difference at all.
+    Any,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExecTarget {
     Bwrap,
     Docker,
+    /// rootful runc with a bundle built from oci/config.json
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +389,8 @@ pub enum TargetArg {
     Bwrap,
     Docker,
     Egress,
+    /// OCI runtime-spec config.json for runc (opt-in: not a default target)
+    Oci,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ const LOCK_FORMAT: &str = "capgate.lock/1";
 /// Directory names a walk never enters.
 const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules"];
 /// Relative paths a walk never enters (hostile and failing test inputs).
-const SKIP_PATHS: &[&str] = &["tests/ui", "tests/hostile"];
+const SKIP_PATHS: &[&str] = &["tests/ui", "tests/hostile", "tests/import"];
 
 /// Every `capgate.json` under `root`, as byte-sorted relative paths.
 /// Symlinks are never followed.

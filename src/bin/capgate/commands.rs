@@ -20,14 +20,22 @@ pub fn run(cli: Cli) -> u8 {
         },
         Command::Lock(a) => crate::audit::lock(&a),
         Command::Exec(a) => crate::exec::run(a),
-        Command::Reap { name, globals } => crate::exec::reap(&name, &globals),
+        Command::Reap {
+            name,
+            globals,
+            runc,
+            remove,
+        } => crate::exec::reap(&name, &globals, runc, remove.as_deref()),
         Command::Bridge {
             listen,
             connect,
             command,
         } => crate::exec::bridge::run(&listen, &connect, &command),
+        Command::Diff(a) => crate::diff::run(a),
         Command::Attest(a) => crate::audit::attest(&a.out_dir),
+        Command::Review(a) => crate::review::run(a),
         Command::Explain { code } => explain(&code),
+        Command::Import(a) => crate::import::run(&a),
         Command::Schema => {
             print!("{}", capgate::MANIFEST_SCHEMA);
             0
@@ -88,6 +96,7 @@ pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options
             TargetArg::Bwrap => Target::Bwrap,
             TargetArg::Docker => Target::Docker,
             TargetArg::Egress => Target::Egress,
+            TargetArg::Oci => Target::Oci,
         })
         .collect();
     Ok(Options {

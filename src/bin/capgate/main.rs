@@ -5,8 +5,11 @@
 mod args;
 mod audit;
 mod commands;
+mod diff;
 mod exec;
+mod import;
 mod report;
+mod review;
 
 use clap::Parser;
 use std::process::ExitCode;

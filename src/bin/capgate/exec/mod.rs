@@ -9,7 +9,10 @@
 mod artifacts;
 pub mod bridge;
 mod egress;
+mod launch_log;
+mod limits;
 mod netns;
+mod oci;
 mod preflight;
 mod process;
 
@@ -65,8 +68,13 @@ fn load(a: &ExecArgs) -> Result<Loaded, Fail> {
         return artifacts::from_out_dir(&a.input).map_err(fail);
     }
     let source = std::fs::read(&a.input).map_err(|e| Fail(format!("cannot read {}: {e}", a.input.display()), 2))?;
+    // oci is opt-in: compile it (and egress, for the proxy) when asked for.
+    let targets = match a.target {
+        ExecTarget::Oci => vec![crate::args::TargetArg::Oci, crate::args::TargetArg::Egress],
+        _ => Vec::new(),
+    };
     let common = crate::args::CommonArgs {
-        targets: Vec::new(),
+        targets,
         params: a.params.clone(),
         params_file: a.params_file.clone(),
         strict: false,
@@ -100,27 +108,51 @@ fn sandbox_ids(a: &ExecArgs) -> Result<(u32, u32), Fail> {
     Ok(ids)
 }
 
+/// Refuses flags the chosen runtime would otherwise ignore without a word.
+fn check_target_flags(a: &ExecArgs) -> Result<(), Fail> {
+    let (bwrap, docker) = (a.target == ExecTarget::Bwrap, a.target == ExecTarget::Docker);
+    for (given, flag, applies, only) in [
+        (a.netns.is_some(), "--netns", bwrap, "bwrap"),
+        (a.image.is_some(), "--image", docker, "docker"),
+        (!a.podman_arg.is_empty(), "--podman-arg", docker, "docker"),
+    ] {
+        if given && !applies {
+            let target = format!("{:?}", a.target).to_ascii_lowercase();
+            return Err(Fail(
+                format!("{flag} applies only to --target {only}, not --target {target}"),
+                2,
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn launch(a: ExecArgs) -> Result<u8, Fail> {
+    check_target_flags(&a)?;
     let loaded = load(&a)?;
     let ids = sandbox_ids(&a)?;
     match a.target {
         ExecTarget::Bwrap => run_bwrap(&a, &loaded, ids),
         ExecTarget::Docker => run_podman(&a, &loaded, ids),
+        ExecTarget::Oci => oci::run(&a, &loaded, ids),
     }
 }
 
-/// The `limit:set:nofile=N` the envelope leaves to the launcher, if any.
-fn nofile_limit(envelope: &BTreeMap<String, Json>) -> Option<u64> {
+/// The grants the envelope leaves to the launcher.
+fn launcher_grants(envelope: &BTreeMap<String, Json>) -> Vec<String> {
     let Some(Json::Array(items)) = envelope.get("launcher") else {
-        return None;
+        return Vec::new();
     };
-    items.iter().find_map(|i| match i {
-        Json::Object(g) => match g.get("grant") {
-            Some(Json::Str(s)) => s.strip_prefix("limit:set:nofile=").and_then(|n| n.parse().ok()),
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Json::Object(g) => match g.get("grant") {
+                Some(Json::Str(s)) => Some(s.clone()),
+                _ => None,
+            },
             _ => None,
-        },
-        _ => None,
-    })
+        })
+        .collect()
 }
 
 /// Values of the passed variables: inject must be set, read may be absent.
@@ -320,6 +352,16 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
                 ""
             }
         );
+        let limits: Vec<String> = launcher_grants(&envelope)
+            .into_iter()
+            .filter(|g| g.starts_with("limit:set:"))
+            .collect();
+        if !limits.is_empty() {
+            println!(
+                "# the launcher enforces {} (cgroup, RLIMIT_NOFILE, sized /tmp) or refuses to start",
+                limits.join(", ")
+            );
+        }
         println!(
             "{} --args <fd: {}> -- {}",
             bwrap.display(),
@@ -381,6 +423,13 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
     } else {
         None
     };
+    let wanted = limits::wanted(launcher_grants(&envelope).iter().map(String::as_str));
+    let name = format!(
+        "capgate-{}-{}",
+        &loaded.key[..12.min(loaded.key.len())],
+        std::process::id()
+    );
+    let lim = enforce_limits(a, &wanted, &bwrap, &mut stream, root, ids, &name)?;
     let mut bytes = Vec::new();
     for s in &stream {
         bytes.extend_from_slice(s.as_bytes());
@@ -389,20 +438,36 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
     let fd_file = memfd(&bytes)?;
     use std::os::fd::AsRawFd;
     let fd = fd_file.as_raw_fd();
-    let mut c = Command::new(&bwrap);
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .arg("--args")
-        .arg(fd.to_string())
-        .arg("--")
-        .args(&full_cmd);
-    // limit:set:nofile is the launcher's to enforce under bwrap (it has no
-    // limits of its own): set before privileges are dropped, inherited by bwrap.
-    if let Some(n) = nofile_limit(&envelope) {
-        // SAFETY: setrlimit is async-signal-safe.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            c.pre_exec(move || {
+    let mut runtime_argv: Vec<String> = lim.prefix.clone();
+    runtime_argv.extend([
+        bwrap.display().to_string(),
+        "--args".into(),
+        fd.to_string(),
+        "--".into(),
+    ]);
+    runtime_argv.extend(full_cmd.iter().cloned());
+    let mut c = Command::new(&runtime_argv[0]);
+    c.env_clear().env("PATH", "/usr/bin:/bin").args(&runtime_argv[1..]);
+    if !lim.prefix.is_empty() && !root {
+        // systemd-run --user finds the user manager through it.
+        let dir = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{}", run_ids.0).into());
+        c.env("XDG_RUNTIME_DIR", dir);
+    }
+    // Before privileges are dropped (in this order): the sized /tmp in a
+    // private mount namespace, the cgroup, RLIMIT_NOFILE; all inherited by bwrap.
+    let tmpfs = lim.tmpfs_mount.clone();
+    let procs = lim.cgroup.as_ref().map(limits::Cgroup::procs).unwrap_or_default();
+    let nofile = wanted.nofile;
+    // SAFETY: the closure only calls async-signal-safe libc functions
+    // (unshare, mount, open, write, close, setrlimit) on prepared buffers.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(move || {
+            if let Some((dir, opts)) = &tmpfs {
+                limits::private_tmpfs_in_child(dir, opts)?;
+            }
+            limits::join_in_child(&procs)?;
+            if let Some(n) = nofile {
                 let lim = libc::rlimit {
                     rlim_cur: n,
                     rlim_max: n,
@@ -410,20 +475,159 @@ fn run_bwrap(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail>
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     {
         use std::os::fd::AsRawFd;
-        process::in_netns(&mut c, root.then_some(ids), netns_fd.as_ref().map(|n| n.fd.as_raw_fd()));
+        // systemd-run drops to the sandbox uid itself (--uid/--gid).
+        let drop_to = (root && lim.prefix.is_empty()).then_some(ids);
+        process::in_netns(&mut c, drop_to, netns_fd.as_ref().map(|n| n.fd.as_raw_fd()));
     }
-    let mut child = c.spawn().map_err(|e| fail(format!("cannot start bwrap: {e}")))?;
+    let log = a.launch_log.as_deref().map(launch_log::open).transpose()?;
+    let start = std::time::SystemTime::now();
+    let mut child = c
+        .spawn()
+        .map_err(|e| fail(format!("cannot start {}: {e}", runtime_argv[0])))?;
     drop(fd_file);
+    let launch = launch_log::Launch {
+        target: "bwrap",
+        runtime_argv,
+        command: full_cmd,
+        env: secrets.iter().map(|(k, _)| k.clone()).collect(),
+        user: run_ids,
+        pid: child.id(),
+        container: None,
+        limits: lim.enforced.into_iter().chain(unenforced_limits(&envelope)).collect(),
+        start,
+    };
     process::forward_signals(&child, GRACE);
-    let code = process::wait(&mut child).map_err(|e| fail(e.to_string()))?;
+    let status = process::wait_status(&mut child).map_err(|e| fail(e.to_string()))?;
+    let code = process::exit_code(status);
     drop(proxy);
+    drop(lim.cgroup);
+    drop(lim.tmpfs_dir);
+    write_launch_log(log.as_ref(), loaded, &launch, status, code);
     Ok(code)
+}
+
+fn write_launch_log(
+    log: Option<&launch_log::Sink>,
+    loaded: &Loaded,
+    launch: &launch_log::Launch,
+    status: std::process::ExitStatus,
+    code: u8,
+) {
+    if let Some(sink) = log {
+        let end = launch_log::End { status, exit: code };
+        if let Err(e) = launch_log::write(sink, &launch_log::record(loaded, launch, &end)) {
+            eprintln!("capgate exec: warning: cannot write the launch log: {e}");
+        }
+    }
+}
+
+/// How the launcher enforces the bwrap envelope's limits on this host.
+struct LimitPlan {
+    /// `systemd-run --scope ... --` before bwrap, or empty.
+    prefix: Vec<String>,
+    cgroup: Option<limits::Cgroup>,
+    /// (mount point, tmpfs options) for the child's private /tmp.
+    tmpfs_mount: Option<(std::ffi::CString, std::ffi::CString)>,
+    tmpfs_dir: Option<RemoveOnDrop>,
+    /// grant → what enforces it (for the launch log).
+    enforced: BTreeMap<String, String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enforce_limits(
+    a: &ExecArgs,
+    w: &limits::Wanted,
+    bwrap: &Path,
+    stream: &mut Vec<String>,
+    root: bool,
+    ids: (u32, u32),
+    name: &str,
+) -> Result<LimitPlan, Fail> {
+    let mut plan = LimitPlan {
+        prefix: Vec::new(),
+        cgroup: None,
+        tmpfs_mount: None,
+        tmpfs_dir: None,
+        enforced: BTreeMap::new(),
+    };
+    let mut missing: Vec<(String, String)> = Vec::new();
+    if let Some(g) = w.grants.get("nofile") {
+        plan.enforced.insert(g.clone(), "setrlimit RLIMIT_NOFILE".into());
+    }
+    if w.needs_cgroup() {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let user_manager = Path::new(&format!("/run/user/{uid}/systemd")).is_dir();
+        let how = match process::which("systemd-run") {
+            Some(sd) if limits::systemd_running() && (root || user_manager) => {
+                plan.prefix = limits::systemd_run_prefix(w, &sd, root.then_some(ids));
+                Ok("systemd-run --scope".to_string())
+            }
+            _ if root => limits::create(w, name).map(|cg| {
+                plan.cgroup = Some(cg);
+                "cgroupfs".to_string()
+            }),
+            _ => Err("systemd is not running (or has no user manager) and capgate is not root".to_string()),
+        };
+        for k in ["memory", "pids", "cpu"] {
+            if let Some(g) = w.grants.get(k) {
+                match &how {
+                    Ok(m) => plan.enforced.insert(g.clone(), m.clone()),
+                    Err(e) => {
+                        missing.push((g.clone(), format!("no cgroup: {e}")));
+                        plan.enforced.insert(g.clone(), "none".into())
+                    }
+                };
+            }
+        }
+    }
+    if let (Some(bytes), Some(g)) = (w.tmpfs, w.grants.get("tmpfs")) {
+        let at = stream.windows(2).position(|p| p[0] == "--tmpfs" && p[1] == "/tmp");
+        let how = match at {
+            None => Err("the envelope has no private /tmp".to_string()),
+            Some(i) if root => {
+                let dir = egress::runtime_dir().map_err(|e| fail(format!("cannot create a runtime directory: {e}")))?;
+                let mnt = dir.join("tmp");
+                std::fs::create_dir(&mnt).map_err(|e| fail(format!("cannot create {}: {e}", mnt.display())))?;
+                let c = |s: &str| std::ffi::CString::new(s).map_err(|e| fail(e.to_string()));
+                plan.tmpfs_mount = Some((c(&mnt.display().to_string())?, c(&format!("size={bytes},mode=1777"))?));
+                plan.tmpfs_dir = Some(RemoveOnDrop(dir));
+                stream.splice(
+                    i..i + 2,
+                    ["--bind".to_string(), mnt.display().to_string(), "/tmp".into()],
+                );
+                Ok("tmpfs mounted by the launcher")
+            }
+            Some(i) if limits::bwrap_version(bwrap).is_some_and(|v| v >= (0, 10)) => {
+                stream.splice(i..i, ["--size".to_string(), bytes.to_string()]);
+                Ok("bwrap --size")
+            }
+            Some(_) => Err("bubblewrap older than 0.10 cannot size a tmpfs and capgate is not root".to_string()),
+        };
+        match how {
+            Ok(m) => plan.enforced.insert(g.clone(), m.into()),
+            Err(e) => {
+                missing.push((g.clone(), e));
+                plan.enforced.insert(g.clone(), "none".into())
+            }
+        };
+    }
+    for (g, why) in &missing {
+        if a.allow_unenforced_limits {
+            eprintln!("capgate exec: warning: {g} is not enforced: {why} (--allow-unenforced-limits)");
+        } else {
+            return Err(fail(format!(
+                "cannot enforce {g}: {why}; use --target docker, run as root or under systemd, or pass --allow-unenforced-limits"
+            )));
+        }
+    }
+    Ok(plan)
 }
 
 /// The current uid and gid.
@@ -554,7 +758,7 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
         None
     };
     run_args.push(image);
-    run_args.extend(full_cmd);
+    run_args.extend(full_cmd.iter().cloned());
     // podman reads `--env NAME` values from its own environment: give it
     // exactly the passed variables (values never appear in argv).
     let scratch = std::env::temp_dir();
@@ -569,9 +773,28 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     }
     c.args(&run_args).current_dir(&scratch);
     process::unprivileged(&mut c, None);
+    let log = a.launch_log.as_deref().map(launch_log::open).transpose()?;
+    let start = std::time::SystemTime::now();
     let mut child = c.spawn().map_err(|e| fail(format!("cannot start podman: {e}")))?;
+    let launch = launch_log::Launch {
+        target: "docker",
+        runtime_argv: std::iter::once(podman.display().to_string())
+            .chain(run_args.iter().cloned())
+            .collect(),
+        command: full_cmd,
+        env: secrets.iter().map(|(k, _)| k.clone()).collect(),
+        user: ids,
+        pid: child.id(),
+        container: Some(name.clone()),
+        limits: podman_limits(loaded, &envelope),
+        start,
+    };
     process::forward_signals(&child, GRACE);
-    let code = process::wait(&mut child).map_err(|e| fail(e.to_string()));
+    let status = process::wait_status(&mut child).map_err(|e| fail(e.to_string()));
+    let code = status
+        .as_ref()
+        .map(|st| process::exit_code(*st))
+        .map_err(|Fail(m, c)| Fail(m.clone(), *c));
     // conmon can outlive a killed client: remove the container by name.
     let _ = Command::new(&podman)
         .args(podman_globals(a))
@@ -581,13 +804,59 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
         .stderr(std::process::Stdio::null())
         .status();
     drop(proxy);
+    if let Ok(st) = &status {
+        let st = *st;
+        write_launch_log(log.as_ref(), loaded, &launch, st, process::exit_code(st));
+    }
     code
+}
+
+/// The policy's limits, enforced by podman's flags unless the envelope
+/// lists them as unenforced.
+fn podman_limits(loaded: &Loaded, envelope: &BTreeMap<String, Json>) -> BTreeMap<String, String> {
+    let Ok(policy) = loaded.object("policy.json") else {
+        return BTreeMap::new();
+    };
+    let Some(Json::Object(l)) = policy.get("limits") else {
+        return BTreeMap::new();
+    };
+    let mut out: BTreeMap<String, String> = l
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Json::Str(v) => Some((format!("limit:set:{k}={v}"), "podman".to_string())),
+            _ => None,
+        })
+        .collect();
+    out.extend(unenforced_limits(envelope));
+    out
+}
+
+/// `limit:set:` grants the envelope lists under `unenforced`, as "none".
+fn unenforced_limits(envelope: &BTreeMap<String, Json>) -> Vec<(String, String)> {
+    let Some(Json::Array(items)) = envelope.get("unenforced") else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Json::Object(g) => match g.get("grant") {
+                Some(Json::Str(s)) if s.starts_with("limit:set:") => Some((s.clone(), "none".to_string())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// Start a detached reaper that removes container `name` when this
 /// launcher is gone, even if it is SIGKILLed (conmon outlives a killed
 /// podman client). The returned pipe end must live as long as the launcher.
 fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, Fail> {
+    start_reaper_with(&[], name, podman_globals)
+}
+
+/// [`start_reaper`] with extra `reap` flags (`--runc`: the container is runc's).
+fn start_reaper_with(flags: &[String], name: &str, globals: &[String]) -> Result<std::fs::File, Fail> {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills both descriptors, which we then own.
@@ -597,7 +866,12 @@ fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, 
     // SAFETY: fresh descriptors from pipe2.
     let (read_end, write_end) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
     let mut c = Command::new(self_exe()?);
-    c.arg("reap").arg("--name").arg(name).arg("--").args(podman_globals);
+    c.arg("reap")
+        .args(flags)
+        .arg("--name")
+        .arg(name)
+        .arg("--")
+        .args(globals);
     c.stdin(read_end)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -617,10 +891,21 @@ fn start_reaper(podman_globals: &[String], name: &str) -> Result<std::fs::File, 
 
 /// `capgate reap`: wait for stdin to close (the launcher is gone), then
 /// remove the container.
-pub fn reap(name: &str, globals: &[String]) -> u8 {
+pub fn reap(name: &str, globals: &[String], runc: bool, remove: Option<&Path>) -> u8 {
     use std::io::Read;
     let mut buf = [0u8; 64];
     while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+    if runc {
+        let code = match process::which("runc") {
+            Some(r) if oci::delete(&r, globals, name) => 0,
+            Some(_) => 125,
+            None => 127,
+        };
+        if let Some(dir) = remove {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return code;
+    }
     let Some(podman) = process::which("podman") else {
         return 127;
     };

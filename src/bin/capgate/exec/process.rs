@@ -52,9 +52,14 @@ pub fn forward_signals(child: &Child, grace: Duration) {
 
 /// Wait for the child; returns its exit code, or 128 + signal.
 pub fn wait(child: &mut Child) -> io::Result<u8> {
+    wait_status(child).map(exit_code)
+}
+
+/// Wait for the child; returns its wait status.
+pub fn wait_status(child: &mut Child) -> io::Result<ExitStatus> {
     let status = child.wait()?;
     CHILD.store(0, Ordering::SeqCst);
-    Ok(exit_code(status))
+    Ok(status)
 }
 
 /// Exit code of a status: the code, or 128 + signal.
