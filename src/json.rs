@@ -172,7 +172,7 @@ impl<'a> Parser<'a> {
                 Code::InputLimit,
                 format!("JSON nesting is deeper than {MAX_DEPTH} levels"),
             )
-            .at(Span::new(self.pos, self.pos + 1))
+            .at(Span::new(self.pos, (self.pos + 1).min(self.src.len())))
             .hint("a manifest never needs this depth; flatten the inputSchema"));
         }
         let start = self.pos;
@@ -774,6 +774,21 @@ mod tests {
         assert_eq!(errs[0].code, Code::InputLimit);
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn depth_limit_at_end_of_input_points_inside_it() {
+        // Found by the manifest fuzz target: the span pointed one past the end.
+        for text in ["[".repeat(MAX_DEPTH + 1), "[".repeat(MAX_DEPTH + 1) + "\n"] {
+            let errs = parse(&text).unwrap_err();
+            assert_eq!(errs[0].code, Code::InputLimit);
+            let span = errs[0].span.unwrap();
+            assert!(
+                span.start <= span.end && span.end <= text.len(),
+                "{span:?} for len {}",
+                text.len()
+            );
+        }
     }
 
     #[test]

@@ -405,6 +405,26 @@ pub fn normalize(p: Parsed) -> Result<(Policy, Diagnostics), Diagnostics> {
             span,
         ));
     }
+    // With egress, capgate points the proxy variables at its allowlist proxy;
+    // a grant of the same variable would be silently overridden (set) or
+    // would race it (read/inject, appended by the launcher).
+    let egress = net.values().any(|n: &NetGrant| {
+        n.actions.contains(&crate::capability::NetAction::Connect) && n.proto == crate::capability::Proto::Tcp
+    });
+    if egress {
+        for (name, (_, span)) in &env {
+            if crate::target::PROXY_VARS.contains(&name.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::ConflictingEnv,
+                        format!("`{name}` is set by capgate to the egress proxy, because net:connect is granted"),
+                    )
+                    .at(*span)
+                    .hint("drop this env grant: with egress granted, capgate sets HTTP(S)_PROXY and http(s)_proxy to its allowlist proxy"),
+                );
+            }
+        }
+    }
     let binds = build_binds(p.profile, fs_by_path);
     widened.sort();
     widened.dedup();

@@ -25,6 +25,9 @@ pub const PROXY_SOCKET: &str = "/run/capgate/proxy.sock";
 pub const PROXY_URL: &str = "http://127.0.0.1:3128";
 /// The unprivileged uid:gid the sandbox runs as.
 pub const SANDBOX_USER: &str = "65534:65534";
+/// The proxy variables capgate sets when egress is granted (a manifest
+/// cannot grant them then: CG0302).
+pub const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
 /// Baseline environment, overridable by `env:set`.
 pub const BASE_ENV: &[(&str, &str)] = &[("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("PATH", "/usr/bin:/bin")];
 
@@ -170,7 +173,7 @@ fn fixed_env(p: &Policy) -> BTreeMap<String, String> {
         }
     }
     if p.has_egress() {
-        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+        for k in PROXY_VARS {
             env.insert(k.to_string(), PROXY_URL.to_string());
         }
     }
