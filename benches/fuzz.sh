@@ -9,7 +9,7 @@
 #
 # Targets run one at a time, under nice (the cores are shared). Needs cargo-fuzz (`cargo install cargo-fuzz`); only a stable toolchain is
 # required (RUSTC_BOOTSTRAP=1 is set here). Env:
-#   FUZZ_SANITIZER  none (default) or address; `address` is ~2-3x slower
+#   FUZZ_SANITIZER  none (default) or address (about 6x slower here)
 #   FUZZ_MAX_LEN    libFuzzer -max_len (default 8192)
 # A crash (any panic: the targets assert their invariants) is saved under
 # fuzz/artifacts/<target>/; the run then continues with the executions left
