@@ -153,6 +153,7 @@ impl Declared {
                 implicit: false,
             });
         }
+        let mut x11 = false;
         for g in p.grants.values() {
             match &g.cap {
                 Capability::Fs(f) => {
@@ -190,7 +191,7 @@ impl Declared {
                 Capability::Ipc(i) => {
                     let path = match &i.endpoint {
                         IpcEndpoint::X11 => {
-                            d.passed.entry("DISPLAY".into()).or_insert(EnvAction::Read);
+                            x11 = true;
                             Some("/tmp/.X11-unix".to_string())
                         }
                         IpcEndpoint::DbusSystem => Some("/run/dbus/system_bus_socket".to_string()),
@@ -216,6 +217,11 @@ impl Declared {
                 }
                 _ => {}
             }
+        }
+        // x11 passes the launcher's DISPLAY, unless the manifest has an env
+        // grant for it (an `env:set:DISPLAY=…` value stands).
+        if x11 && !d.set.contains_key("DISPLAY") {
+            d.passed.entry("DISPLAY".into()).or_insert(EnvAction::Read);
         }
         d
     }

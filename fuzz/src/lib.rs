@@ -193,10 +193,7 @@ pub fn check_outputs(c: &Compiled, opts: &Options) {
 /// The artifacts grant nothing outside the declared grants, as judged by
 /// the independent checker in `capgate::containment`.
 pub fn check_contained(c: &Compiled, input: &[u8]) {
-    let violations: Vec<_> = capgate::containment::check(&c.policy, &c.artifacts)
-        .into_iter()
-        .filter(|v| !checker_false_positive(&c.policy, v))
-        .collect();
+    let violations = capgate::containment::check(&c.policy, &c.artifacts);
     if !violations.is_empty() {
         let list: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
         panic!(
@@ -204,30 +201,6 @@ pub fn check_contained(c: &Compiled, input: &[u8]) {
             list.join("\n  "),
             String::from_utf8_lossy(input)
         );
-    }
-}
-
-/// Violations the checker reports for artifacts that are correct, narrowed
-/// to exactly that shape (reported to the checker's author; see
-/// docs/fuzzing.md):
-///
-/// * `ipc:connect:x11` with `env:set:DISPLAY=V`: the checker counts x11's
-///   implied `DISPLAY` as launcher-supplied even when the manifest sets it,
-///   but the documented rule (docs/manifest.md, docs/compat.md) is that x11
-///   adds `DISPLAY` only when the manifest has no env grant for it, so the
-///   artifacts' `DISPLAY=V` is the declared value.
-fn checker_false_positive(p: &capgate::policy::Policy, v: &capgate::containment::Violation) -> bool {
-    use capgate::capability::EnvAction;
-    let x11 = p
-        .ipc
-        .iter()
-        .any(|i| i.endpoint == capgate::capability::IpcEndpoint::X11);
-    match (x11, p.env.get("DISPLAY")) {
-        (true, Some(e)) if e.action == EnvAction::Set => {
-            let declared = format!("DISPLAY={}", e.value.as_deref().unwrap_or(""));
-            v.item == declared && v.reason.contains("launcher-supplied")
-        }
-        _ => false,
     }
 }
 

@@ -588,3 +588,32 @@ fn policy_json_baseline_must_be_the_profiles() {
     // /usr is no longer listed, so its bind is undeclared.
     assert_fires(&v, "bwrap", "/usr -> /usr", "neither a declared grant");
 }
+
+/// x11 passes the launcher's DISPLAY only when the manifest has no env grant
+/// for it: an `env:set:DISPLAY=…` value stands and is not a violation
+/// (found by the compile fuzz target), while a value smuggled in for the
+/// launcher-supplied DISPLAY still is.
+#[test]
+fn x11_with_a_declared_display_value_is_contained() {
+    let set = build(
+        r#"{"grammar":"1","name":"d","version":"1","command":["/usr/bin/xterm"],
+            "capabilities":["ipc:connect:x11","env:set:DISPLAY=:99"]}"#,
+    );
+    assert_eq!(violations(&set, &set.artifacts), vec![]);
+    let passed = build(
+        r#"{"grammar":"1","name":"d","version":"1","command":["/usr/bin/xterm"],
+            "capabilities":["ipc:connect:x11"]}"#,
+    );
+    assert_eq!(violations(&passed, &passed.artifacts), vec![]);
+    let smuggled = with_json_list(&passed, "docker/argv.json", "flags", |flags| {
+        flags.push("--env".into());
+        flags.push("DISPLAY=:1".into());
+    });
+    assert!(
+        violations(&passed, &smuggled)
+            .iter()
+            .any(|v| v.item.contains("DISPLAY")),
+        "{:?}",
+        violations(&passed, &smuggled)
+    );
+}
