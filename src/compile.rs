@@ -114,12 +114,10 @@ fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
         }
     }
 
-    let mut grants = Vec::new();
-    let mut server_caps = BTreeSet::new();
-    let mut tool_caps: BTreeMap<String, BTreeSet<CapRecord>> = BTreeMap::new();
+    let declared = m.capabilities.len() + m.tools.iter().map(|t| t.capabilities.len()).sum::<usize>();
+    let mut grants = Vec::with_capacity(declared);
     let mut parse_list =
         |list: &[CapEntry], tool: Option<&str>, diags: &mut Diagnostics, used: &mut BTreeSet<String>| {
-            let mut records = BTreeSet::new();
             for entry in list {
                 let t = &entry.cap;
                 let Some(text) =
@@ -147,10 +145,6 @@ fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
                         // Sized up front: `to_string` would grow it a few times.
                         let mut canonical = String::with_capacity(text.len() + 16);
                         let _ = std::fmt::Write::write_fmt(&mut canonical, format_args!("{cap}"));
-                        records.insert(CapRecord {
-                            cap: canonical.clone(),
-                            why: entry.why.clone(),
-                        });
                         grants.push(policy::ParsedGrant {
                             cap,
                             canonical,
@@ -170,12 +164,10 @@ fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
                     }
                 }
             }
-            records
         };
-    server_caps.extend(parse_list(&m.capabilities, None, &mut diags, &mut used));
+    parse_list(&m.capabilities, None, &mut diags, &mut used);
     for tool in &m.tools {
-        let recs = parse_list(&tool.capabilities, Some(&tool.name.text), &mut diags, &mut used);
-        tool_caps.insert(tool.name.text.clone(), recs);
+        parse_list(&tool.capabilities, Some(&tool.name.text), &mut diags, &mut used);
     }
     params::check_values(&m, &opts.params, &used, &mut diags);
     for (name, decl) in &m.params {
@@ -191,6 +183,24 @@ fn early(source: &[u8], opts: &Options) -> Result<Early, Diagnostics> {
         return Err(diags.sorted());
     }
 
+    // The normalized manifest's records borrow from the grants (no copies).
+    // Every tool is listed, also one that declares no capability.
+    let mut server_caps = BTreeSet::new();
+    let mut tool_caps: BTreeMap<&str, BTreeSet<CapRecord>> = m
+        .tools
+        .iter()
+        .map(|t| (t.name.text.as_str(), BTreeSet::new()))
+        .collect();
+    for g in &grants {
+        let record = CapRecord {
+            cap: &g.canonical,
+            why: g.why.as_deref(),
+        };
+        match &g.tool {
+            None => server_caps.insert(record),
+            Some(tool) => tool_caps.entry(tool.as_str()).or_default().insert(record),
+        };
+    }
     let manifest_jcs = key::normalized_manifest_jcs(&ManifestRecord {
         grammar: m.grammar,
         name: &m.name.text,

@@ -461,15 +461,26 @@ impl<'a> Parser<'a> {
 /// Make a string safe to show in a one-line message: control and format
 /// characters become `\u{..}` escapes.
 pub fn printable(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_control() || crate::diag::is_format_char(c) {
-            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
-        } else {
-            out.push(c);
+    Printable(s).to_string()
+}
+
+/// [`printable`] as a `Display` value: the escaping happens only when it is
+/// formatted, so a message that is never built (the success path) costs
+/// nothing.
+pub struct Printable<'a>(pub &'a str);
+
+impl std::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            if c.is_control() || crate::diag::is_format_char(c) {
+                write!(f, "\\u{{{:04x}}}", c as u32)?;
+            } else {
+                f.write_char(c)?;
+            }
         }
+        Ok(())
     }
-    out
 }
 
 // ---------------------------------------------------------------------------

@@ -12,13 +12,15 @@ use crate::target::Target;
 use crate::VERSION;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A capability in the normalized manifest.
+/// A capability in the normalized manifest. It borrows the canonical
+/// string and the reason from the parsed grant (`'a`), so building the
+/// records copies no text; `&str` orders like `String` (by bytes).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CapRecord {
+pub struct CapRecord<'a> {
     /// Canonical string.
-    pub cap: String,
+    pub cap: &'a str,
     /// Author's reason.
-    pub why: Option<String>,
+    pub why: Option<&'a str>,
 }
 
 /// What the normalized manifest is built from.
@@ -36,18 +38,18 @@ pub struct ManifestRecord<'a> {
     /// Command after substitution.
     pub command: Option<&'a [String]>,
     /// Server-level capabilities.
-    pub capabilities: BTreeSet<CapRecord>,
+    pub capabilities: BTreeSet<CapRecord<'a>>,
     /// Tools by name.
-    pub tools: BTreeMap<String, BTreeSet<CapRecord>>,
+    pub tools: BTreeMap<&'a str, BTreeSet<CapRecord<'a>>>,
 }
 
-fn caps_json(caps: &BTreeSet<CapRecord>) -> Json {
+fn caps_json(caps: &BTreeSet<CapRecord<'_>>) -> Json {
     Json::Array(
         caps.iter()
             .map(|c| {
                 let mut o = BTreeMap::new();
-                o.insert("cap".to_string(), Json::str(&c.cap));
-                if let Some(w) = &c.why {
+                o.insert("cap".to_string(), Json::str(c.cap));
+                if let Some(w) = c.why {
                     o.insert("why".to_string(), Json::str(w));
                 }
                 Json::Object(o)
@@ -90,15 +92,15 @@ pub fn normalized_manifest(m: &ManifestRecord) -> Json {
 /// `profile`, `tools`, `version`; `cap`, `why`; `capabilities`, `name`).
 pub fn normalized_manifest_jcs(m: &ManifestRecord) -> String {
     use crate::json::escape_str;
-    fn caps(out: &mut String, caps: &BTreeSet<CapRecord>) {
+    fn caps(out: &mut String, caps: &BTreeSet<CapRecord<'_>>) {
         out.push('[');
         for (i, c) in caps.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push_str("{\"cap\":");
-            escape_str(&c.cap, out);
-            if let Some(w) = &c.why {
+            escape_str(c.cap, out);
+            if let Some(w) = c.why {
                 out.push_str(",\"why\":");
                 escape_str(w, out);
             }
@@ -239,19 +241,19 @@ mod tests {
     fn normalized_manifest_jcs_equals_the_tree_form() {
         let caps: BTreeSet<CapRecord> = [
             CapRecord {
-                cap: "fs:read:/opt/x/**".into(),
-                why: Some("needs \"quotes\" and \u{e9}\n".into()),
+                cap: "fs:read:/opt/x/**",
+                why: Some("needs \"quotes\" and \u{e9}\n"),
             },
             CapRecord {
-                cap: "net:connect:a.example:443".into(),
+                cap: "net:connect:a.example:443",
                 why: None,
             },
         ]
         .into();
         let command = vec!["/usr/bin/node".to_string(), "a\tb".to_string()];
         let mut tools = BTreeMap::new();
-        tools.insert("b_tool".to_string(), caps.clone());
-        tools.insert("a_tool".to_string(), BTreeSet::new());
+        tools.insert("b_tool", caps.clone());
+        tools.insert("a_tool", BTreeSet::new());
         for (image, command) in [(None, None), (Some("repo@sha256:00"), Some(command.as_slice()))] {
             let m = ManifestRecord {
                 grammar: Grammar::V1,

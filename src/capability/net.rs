@@ -257,7 +257,7 @@ type HostError = (Code, String, String);
 
 /// Parse and normalize a host.
 pub fn parse_host(t: &str) -> Result<Host, HostError> {
-    let pr = crate::json::printable(t);
+    let pr = crate::json::Printable(t);
     if t.is_empty() {
         return Err((
             Code::BadHost,
@@ -357,7 +357,7 @@ pub fn parse_host(t: &str) -> Result<Host, HostError> {
     Ok(Host::Name(lower))
 }
 
-fn cidr(ip: IpAddr, len: &str, max: u8, pr: &str) -> Result<Host, HostError> {
+fn cidr(ip: IpAddr, len: &str, max: u8, pr: &crate::json::Printable) -> Result<Host, HostError> {
     let bad = || {
         (
             Code::BadCidr,

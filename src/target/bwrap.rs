@@ -22,18 +22,20 @@ pub const MAX_BWRAP_OPTIONS: usize = 9000;
 /// Options `capgate exec` may add besides secrets (proxy socket, bridge binary).
 const LAUNCHER_RESERVE: usize = 16;
 
-struct Mount {
-    dest: String,
+/// One mount's bwrap options. Every string borrows from the policy (or is
+/// a constant), so the options are collected without copying any text.
+struct Mount<'a> {
+    dest: &'a str,
     /// 0 = baseline, 1 = grant.
     order: u8,
-    args: Vec<String>,
+    args: Vec<&'a str>,
 }
 
-fn mount(dest: &str, order: u8, args: &[&str]) -> Mount {
+fn mount<'a>(dest: &'a str, order: u8, args: &[&'a str]) -> Mount<'a> {
     Mount {
-        dest: dest.into(),
+        dest,
         order,
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args: args.to_vec(),
     }
 }
 
@@ -57,25 +59,25 @@ fn bind_flag(writable: bool, optional: bool) -> &'static str {
     }
 }
 
-fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
+fn order_mounts(mounts: Vec<Mount<'_>>) -> Vec<Mount<'_>> {
     let (baseline, mut grants): (Vec<Mount>, Vec<Mount>) = mounts.into_iter().partition(|m| m.order == 0);
-    grants.sort_by(|a, b| path::cmp_tree(&a.dest, &b.dest).then_with(|| a.args.cmp(&b.args)));
+    grants.sort_by(|a, b| path::cmp_tree(a.dest, b.dest).then_with(|| a.args.cmp(&b.args)));
     // One bind per destination: a later bind would hide an earlier one (a
     // lost write, the TypeScript tool's "double binds"). Merge: writable if
     // any is, required unless all are optional.
     grants.dedup_by(|later, kept| {
-        if later.dest != kept.dest || !is_bind(&later.args[0]) || !is_bind(&kept.args[0]) {
+        if later.dest != kept.dest || !is_bind(later.args[0]) || !is_bind(kept.args[0]) {
             return later.args == kept.args;
         }
         let rw = kept.args[0].starts_with("--bind") || later.args[0].starts_with("--bind");
         let optional = kept.args[0].ends_with("-try") && later.args[0].ends_with("-try");
-        kept.args[0] = bind_flag(rw, optional).to_string();
+        kept.args[0] = bind_flag(rw, optional);
         true
     });
     let is_prefix = |g: &Mount| {
         baseline
             .iter()
-            .any(|b| b.dest != g.dest && path::is_under(&b.dest, &g.dest))
+            .any(|b| b.dest != g.dest && path::is_under(b.dest, g.dest))
     };
     let (prefix, rest): (Vec<Mount>, Vec<Mount>) = grants.into_iter().partition(is_prefix);
     prefix.into_iter().chain(baseline).chain(rest).collect()
@@ -83,28 +85,27 @@ fn order_mounts(mounts: Vec<Mount>) -> Vec<Mount> {
 
 pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     let mut env = Envelope::new(p);
-    let mut opts: Vec<String> = ["--unshare-all", "--unshare-user"].map(String::from).to_vec();
+    // Every option borrows from the policy or is a constant.
+    let mut opts: Vec<&str> = Vec::with_capacity(64);
+    opts.extend(["--unshare-all", "--unshare-user"]);
     if p.nested_sandbox() {
         env.notes.push(
             "nestedSandbox: user namespaces may be created inside the sandbox (--disable-userns is left out)".into(),
         );
     } else {
-        opts.push("--disable-userns".into());
+        opts.push("--disable-userns");
     }
-    opts.extend(
-        [
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--cap-drop",
-            "ALL",
-            "--hostname",
-            "mcp",
-        ]
-        .map(String::from),
-    );
+    opts.extend([
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "mcp",
+    ]);
 
-    let mut mounts = Vec::new();
+    let mut mounts = Vec::with_capacity(8 + p.binds.len());
     match p.profile {
         Profile::Debian => {
             mounts.push(mount("/usr", 0, &["--ro-bind", "/usr", "/usr"]));
@@ -140,9 +141,9 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
 
     let fixed = fixed_env(p);
     for (k, v) in &fixed {
-        opts.extend(["--setenv".to_string(), k.clone(), v.clone()]);
+        opts.extend(["--setenv", k, v]);
     }
-    opts.extend(["--chdir".to_string(), "/".to_string()]);
+    opts.extend(["--chdir", "/"]);
 
     // capgate exec appends `--setenv NAME VALUE` for each passed variable and
     // the egress wiring (proxy socket and bridge binds) to the same stream.
@@ -213,7 +214,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     // argv = bwrap, the options, `--`, the command (written without copying).
     let command: &[String] = p.command.as_deref().unwrap_or_default();
     let argv = std::iter::once("bwrap")
-        .chain(opts.iter().map(String::as_str))
+        .chain(opts.iter().copied())
         .chain(std::iter::once("--"))
         .chain(command.iter().map(String::as_str));
 
@@ -234,7 +235,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     policy::write_grant_notes(&mut w, &env.widened);
     w.end();
 
-    let mut args0 = Vec::new();
+    let mut args0 = Vec::with_capacity(opts.iter().map(|a| a.len() + 1).sum());
     for a in &opts {
         args0.extend_from_slice(a.as_bytes());
         args0.push(0);

@@ -12,34 +12,38 @@ use crate::diag::Diagnostic;
 use crate::json::Writer;
 use crate::manifest::Profile;
 use crate::policy::{self, Policy};
+use std::borrow::Cow;
 
 pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     let mut env = Envelope::new(p);
-    let mut flags: Vec<String> = [
-        "--rm",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--user",
-        SANDBOX_USER,
-        "--network",
-        "none",
-        "--hostname",
-        "mcp",
-        "--workdir",
-        "/",
-    ]
-    .map(String::from)
-    .to_vec();
+    // Constants and names are borrowed; only the formatted values are owned.
+    let mut flags: Vec<Cow<str>> = Vec::with_capacity(64);
+    flags.extend(
+        [
+            "--rm",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            SANDBOX_USER,
+            "--network",
+            "none",
+            "--hostname",
+            "mcp",
+            "--workdir",
+            "/",
+        ]
+        .map(Cow::Borrowed),
+    );
     // A grant of the host's /tmp replaces the private tmpfs (one mount per destination).
     if !p.effective_binds().any(|b| b.path == "/tmp") {
         let tmpfs = match p.limits.get("tmpfs") {
             Some(Limit::Tmpfs(b)) => format!("/tmp:rw,nosuid,nodev,mode=1777,size={b}"),
             _ => "/tmp:rw,nosuid,nodev,mode=1777".into(),
         };
-        flags.extend(["--tmpfs".into(), tmpfs]);
+        flags.extend(["--tmpfs".into(), tmpfs.into()]);
     }
     for l in p.limits.values() {
         match l {
@@ -47,22 +51,22 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             // default allows as much swap again).
             Limit::Memory(b) => flags.extend([
                 "--memory".into(),
-                format!("{b}b"),
+                format!("{b}b").into(),
                 "--memory-swap".into(),
-                format!("{b}b"),
+                format!("{b}b").into(),
             ]),
-            Limit::Pids(n) => flags.extend(["--pids-limit".into(), n.to_string()]),
-            Limit::Cpu(m) => flags.extend(["--cpus".into(), cpus(*m)]),
-            Limit::Nofile(n) => flags.extend(["--ulimit".into(), format!("nofile={n}:{n}")]),
+            Limit::Pids(n) => flags.extend(["--pids-limit".into(), n.to_string().into()]),
+            Limit::Cpu(m) => flags.extend(["--cpus".into(), cpus(*m).into()]),
+            Limit::Nofile(n) => flags.extend(["--ulimit".into(), format!("nofile={n}:{n}").into()]),
             Limit::Tmpfs(_) => {}
         }
     }
 
-    let mut volumes: Vec<(String, &'static str)> = Vec::new();
+    let mut volumes: Vec<(&str, &'static str)> = Vec::with_capacity(4 + p.binds.len());
     if p.image.is_none() {
         match p.profile {
-            Profile::Debian => volumes.push(("/usr".into(), "ro")),
-            Profile::Nix => volumes.push(("/nix/store".into(), "ro")),
+            Profile::Debian => volumes.push(("/usr", "ro")),
+            Profile::Nix => volumes.push(("/nix/store", "ro")),
             Profile::None => {}
         }
         env.notes.push(
@@ -71,7 +75,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         );
     }
     for b in p.effective_binds() {
-        volumes.push((b.path.clone(), b.mode.as_str()));
+        volumes.push((&b.path, b.mode.as_str()));
     }
     // With an image the profile's baseline is not bound, so a grant that
     // the baseline covered needs its own volume: else it would be lost
@@ -83,14 +87,14 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
             .iter()
             .filter(|b| b.covered_by.as_deref().is_some_and(|c| c.starts_with("profile:")))
         {
-            volumes.push((b.path.clone(), b.mode.as_str()));
+            volumes.push((&b.path, b.mode.as_str()));
         }
     }
     // Volumes capgate adds itself never hide a declared write.
     for m in p.implicit_mounts(p.profile == Profile::Debian && p.image.is_none()) {
-        volumes.push((m.path.to_string(), m.mode.as_str()));
+        volumes.push((m.path, m.mode.as_str()));
     }
-    volumes.sort_by(|a, b| crate::capability::path::cmp_tree(&a.0, &b.0).then_with(|| a.1.cmp(b.1)));
+    volumes.sort_by(|a, b| crate::capability::path::cmp_tree(a.0, b.0).then_with(|| a.1.cmp(b.1)));
     // One volume per destination (docker rejects duplicates); writable if any is.
     volumes.dedup_by(|later, kept| {
         if later.0 != kept.0 {
@@ -102,11 +106,11 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         true
     });
     for (path, mode) in &volumes {
-        flags.extend(["-v".into(), format!("{path}:{path}:{mode}")]);
+        flags.extend(["-v".into(), format!("{path}:{path}:{mode}").into()]);
     }
 
     for (k, v) in fixed_env(p) {
-        flags.extend(["--env".into(), format!("{k}={v}")]);
+        flags.extend(["--env".into(), format!("{k}={v}").into()]);
     }
     let mut passed: Vec<&str> = p
         .env
@@ -119,7 +123,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     }
     passed.sort();
     for name in passed {
-        flags.extend(["--env".into(), name.to_string()]);
+        flags.extend(["--env".into(), name.into()]);
     }
 
     env.notes.push(

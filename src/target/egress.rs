@@ -101,8 +101,11 @@ pub(super) fn lower(p: &Policy) -> Lowered {
     }
 }
 
+// Each text is sized up front for its fixed part plus a few lines per
+// rule, so it is not regrown (and copied) line by line.
+
 fn hosts(p: &Policy, rules: &[Rule]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(256 + 64 * rules.len());
     let _ = writeln!(
         out,
         "# capgate egress: DNS names to pin at launch for {} {}",
@@ -144,7 +147,7 @@ fn squid_dst(h: &Host) -> Option<(&'static str, String)> {
 }
 
 fn squid(p: &Policy, rules: &[Rule]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(1024 + 256 * rules.len());
     header(&mut out, p, "squid");
     let _ = writeln!(
         out,
@@ -214,7 +217,7 @@ fn nft_ports(g: &NetGrant) -> String {
 }
 
 fn nftables(p: &Policy, rules: &[Rule]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(1536 + 320 * rules.len());
     header(&mut out, p, "nftables");
     let _ = writeln!(
         out,

@@ -160,21 +160,24 @@ fn write_env_entries(w: &mut Writer, p: &Policy) {
 
 /// The final environment set in the sandbox: baseline, overridden by
 /// `env:set`, plus the proxy variables when egress is granted.
-fn fixed_env(p: &Policy) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = BASE_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+///
+/// Names and values borrow from the policy (or are constants), so building
+/// the map allocates no strings; `&str` orders like `String` (by bytes).
+fn fixed_env(p: &Policy) -> BTreeMap<&str, &str> {
+    let mut env: BTreeMap<&str, &str> = BASE_ENV.iter().copied().collect();
     for (name, e) in &p.env {
         match (&e.action, &e.value) {
             (crate::capability::EnvAction::Set, Some(v)) => {
-                env.insert(name.clone(), v.clone());
+                env.insert(name, v);
             }
             _ => {
-                env.remove(name);
+                env.remove(name.as_str());
             }
         }
     }
     if p.has_egress() {
         for k in PROXY_VARS {
-            env.insert(k.to_string(), PROXY_URL.to_string());
+            env.insert(k, PROXY_URL);
         }
     }
     env
