@@ -50,7 +50,8 @@ fn memo_path(store: &Path, input: &str) -> PathBuf {
 }
 
 /// The key these inputs compiled to, if the memo holds a well-formed key and
-/// `DIR/<key>/` exists; `None` means "compile".
+/// `DIR/<key>/index.json` exists (entries are renamed into place whole, so
+/// an entry with its index is complete); `None` means "compile".
 pub fn recall(store: &Path, input: &str) -> Option<String> {
     let mut text = String::new();
     fs::File::open(memo_path(store, input))
@@ -60,7 +61,7 @@ pub fn recall(store: &Path, input: &str) -> Option<String> {
         .ok()?;
     let key = text.strip_suffix('\n')?;
     let well_formed = key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (well_formed && store.join(key).is_dir()).then(|| key.to_string())
+    (well_formed && store.join(key).join("index.json").is_file()).then(|| key.to_string())
 }
 
 /// Records that these inputs compiled to `key` (whose entry is in the store).
@@ -115,6 +116,8 @@ mod tests {
         remember(store, "x", &key).unwrap();
         assert_eq!(recall(store, "x"), None, "memo without its entry");
         fs::create_dir(store.join(&key)).unwrap();
+        assert_eq!(recall(store, "x"), None, "an entry without its index.json");
+        fs::write(store.join(&key).join("index.json"), "{}").unwrap();
         assert_eq!(recall(store, "x"), Some(key.clone()));
         for torn in [&key[..10], &key[..], "../../etc\n", &format!("{}\n", "AB".repeat(32))] {
             fs::write(memo_path(store, "x"), torn).unwrap();

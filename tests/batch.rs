@@ -422,3 +422,31 @@ fn usage_errors_are_clear() {
         .code(2);
     assert!(!f.path("out").exists() && !f.path("s").exists());
 }
+
+/// Edge cases a user hits: an absurd --jobs, a CRLF list, a walk that finds
+/// nothing, and an empty entry directory left behind by hand.
+#[test]
+fn odd_inputs_are_handled() {
+    let f = Fixture::new();
+    f.write("a/capgate.json", &manifest("a"));
+    let key = f.key("a/capgate.json", &[]);
+    // --jobs far beyond what the system allows is capped, not a crash.
+    let (code, out, err) = f.batch(&["a", "--store", "s1", "--jobs", "100000"]);
+    assert_eq!((code, out.clone()), (0, format!("{key}  a/capgate.json\n")), "{err}");
+    // A CRLF list works like an LF one.
+    f.write("list.txt", "a/capgate.json\r\n");
+    let (code, crlf, err) = f.batch(&["--manifests-from", "list.txt", "--store", "s2"]);
+    assert_eq!((code, crlf), (0, out), "{err}");
+    // A directory with no manifest is said, not silently a success.
+    fs::create_dir_all(f.path("empty")).unwrap();
+    let (code, none, err) = f.batch(&["empty", "--store", "s3"]);
+    assert_eq!((code, none.as_str()), (0, ""));
+    assert!(err.contains("no manifests found"), "{err}");
+    // An empty directory where the entry should be is not "present": the
+    // entry is written into it.
+    fs::create_dir_all(f.path("s4").join(&key)).unwrap();
+    let (code, json, err) = f.batch(&["a/capgate.json", "--store", "s4", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(json.contains("\"status\":\"written\""), "{json}");
+    assert!(f.path("s4").join(&key).join("index.json").is_file());
+}

@@ -63,8 +63,12 @@ fn named(a: &CompileArgs) -> Result<Vec<PathBuf>, String> {
             std::fs::File::open(from).and_then(|mut f| f.read_to_end(&mut bytes))
         };
         read.map_err(|e| format!("cannot read --manifests-from {}: {e}", from.display()))?;
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            named.push(PathBuf::from(OsStr::from_bytes(line)));
+        // One path per line; a CRLF list (written on Windows) works too.
+        for line in bytes.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                named.push(PathBuf::from(OsStr::from_bytes(line)));
+            }
         }
     }
     Ok(named)
@@ -163,7 +167,7 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
         Err(ds) => return rejected(&ds),
     };
     let key = prepared.key().to_string();
-    if store.join(&key).is_dir() {
+    if store.join(&key).join("index.json").is_file() {
         // Only a successful compile of these very inputs writes DIR/<key>/,
         // so there is nothing to do: no normalizing, linting or lowering
         // (the lints were printed when the entry was written).
@@ -181,6 +185,9 @@ fn one(item: &Item, flags: &Options, store: &Path, fmt: Format) -> Outcome {
     }
 }
 
+/// The most worker threads a batch starts, whatever `--jobs` says.
+const MAX_JOBS: usize = 256;
+
 /// `capgate compile [MANIFEST|DIR]... [--manifests-from FILE] --store DIR`.
 pub fn run(a: &CompileArgs, store: &Path) -> u8 {
     let fmt = a.common.format;
@@ -196,10 +203,13 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
         return report::failure(&format!("cannot create the store {}: {e}", store.display()), fmt);
     }
     let files = Json::strs(capgate::output_files(&flags.effective_targets()));
+    // More workers than MAX_JOBS only add threads that wait on each other
+    // (and may exceed the process's thread limit).
     let jobs = a
         .jobs
         .map(|n| n.get())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(MAX_JOBS);
 
     // The calling thread walks and queues the manifests, then works too;
     // the others start on the first manifest while the walk goes on.
@@ -235,7 +245,10 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
     };
     std::thread::scope(|s| {
         for _ in 1..jobs {
-            s.spawn(work);
+            // A thread the system refuses is one worker fewer, not a failure.
+            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                break;
+            }
         }
         let mut n = 0usize;
         produce(named, &mut |item| {
@@ -255,6 +268,11 @@ pub fn run(a: &CompileArgs, store: &Path) -> u8 {
     let _ = p.out.flush();
     let (counts, worst) = (p.counts, p.worst);
     let [written, present, rejected, failed] = counts;
+    if p.next == 0 {
+        eprintln!(
+            "warning: no manifests found (a walk takes files named capgate.json and skips symlinks; see docs/batch.md)"
+        );
+    }
     if rejected + failed > 0 && fmt == Format::Human {
         eprintln!(
             "error: {} of {} manifest(s) failed ({rejected} rejected, {failed} unreadable or unwritable); {written} written, {present} already in {}",
