@@ -64,9 +64,17 @@ impl fmt::Display for Limit {
     }
 }
 
+/// The smallest memory limit: docker refuses less than 6 MB, and runc's own
+/// start-up needs a few MiB inside the cgroup.
+const MIN_MEMORY: u64 = 8 << 20;
+
+/// The smallest cpu limit in millicores: 1 ms of CPU per 100 ms period, the
+/// kernel's smallest CFS quota (docker's `--cpus` uses that period).
+const MIN_CPU: u64 = 10;
+
 fn number(s: &str) -> Option<u64> {
     let ok =
-        !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
+        !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
     ok.then(|| s.parse().ok()).flatten().filter(|n| *n > 0)
 }
 
@@ -98,19 +106,21 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<Limit, Diagnostic> {
     let limit = match name {
         "memory" => Limit::Memory(
             parse_bytes(value)
-                .filter(|b| *b >= 1 << 20)
-                .ok_or_else(|| bad("write a size of at least 1MiB with a unit: 512MiB, 2GiB"))?,
+                .filter(|b| *b >= MIN_MEMORY)
+                .ok_or_else(|| bad("write a size from 8MiB (below that no runtime can start a process) to 1048576GiB, with a unit: 512MiB, 2GiB"))?,
         ),
-        "tmpfs" => Limit::Tmpfs(parse_bytes(value).ok_or_else(|| bad("write a size with a unit: 64MiB"))?),
+        "tmpfs" => Limit::Tmpfs(
+            parse_bytes(value).ok_or_else(|| bad("write a size up to 1048576GiB with a unit: 64MiB"))?,
+        ),
         "pids" => Limit::Pids(
             number(value)
                 .filter(|n| *n <= 4_194_304)
-                .ok_or_else(|| bad("write a positive count: 256"))?,
+                .ok_or_else(|| bad("write a count from 1 to 4194304: 256"))?,
         ),
         "nofile" => Limit::Nofile(
             number(value)
                 .filter(|n| *n <= 1 << 20)
-                .ok_or_else(|| bad("write a positive count: 1024"))?,
+                .ok_or_else(|| bad("write a count from 1 to 1048576: 1024"))?,
         ),
         "cpu" => {
             let m = match value.strip_suffix('m') {
@@ -118,8 +128,8 @@ pub(super) fn parse(p: &Parts<'_>) -> Result<Limit, Diagnostic> {
                 None => number(value).and_then(|c| c.checked_mul(1000)),
             };
             Limit::Cpu(
-                m.filter(|m| *m <= 1_024_000)
-                    .ok_or_else(|| bad("write millicores (500m) or whole cores (2)"))?,
+                m.filter(|m| (MIN_CPU..=1_024_000).contains(m))
+                    .ok_or_else(|| bad("write millicores from 10m (1 ms of CPU per 100 ms, the kernel's smallest quota) to 1024000m, or whole cores: 500m, 2"))?,
             )
         }
         other => {
@@ -146,6 +156,15 @@ mod tests {
             "limit:set:cpu=1500m"
         );
         assert_eq!(parse_str("limit:set:cpu=2").unwrap().to_string(), "limit:set:cpu=2");
+        // The bounds themselves are accepted (2^50 bytes is the largest size).
+        for ok in [
+            "memory=8MiB",
+            "cpu=10m",
+            "memory=1125899906842624B",
+            "memory=1048576GiB",
+        ] {
+            assert!(parse_str(&format!("limit:set:{ok}")).is_ok(), "{ok}");
+        }
         assert_eq!(
             parse_str("limit:set:tmpfs=1536KiB").unwrap().to_string(),
             "limit:set:tmpfs=1536KiB"
@@ -160,6 +179,12 @@ mod tests {
             "nofile=1e3",
             "swap=1",
             "memory=99999999999GiB",
+            "memory=7MiB",
+            "cpu=9m",
+            "cpu=0m",
+            "nofile=1048577",
+            "pids=4194305",
+            "memory=1125899906842625B",
         ] {
             assert_eq!(
                 parse_str(&format!("limit:set:{bad}")).unwrap_err().code,

@@ -376,15 +376,10 @@ fn write_process(w: &mut Writer, p: &Policy) {
     w.end();
 }
 
-/// CFS period and quota for millicores: 100 ms periods, or 1 s periods when
-/// the quota would fall under the kernel's 1 ms minimum.
+/// CFS period and quota for millicores: 100 ms periods, like docker's `--cpus`.
 pub fn cpu_quota(millicores: u64) -> (i64, i64) {
-    let m = millicores as i64;
-    if m * 100 >= 1000 {
-        (100_000, m * 100)
-    } else {
-        (1_000_000, m * 1000)
-    }
+    // The grammar's minimum (10m) keeps the quota at or above the kernel's 1 ms.
+    (100_000, millicores as i64 * 100)
 }
 
 fn write_linux(w: &mut Writer, p: &Policy, nested: bool) {
@@ -477,7 +472,6 @@ mod tests {
         assert_eq!(cpu_quota(500), (100_000, 50_000));
         assert_eq!(cpu_quota(1500), (100_000, 150_000));
         assert_eq!(cpu_quota(10), (100_000, 1000));
-        assert_eq!(cpu_quota(1), (1_000_000, 1000));
     }
 
     #[test]
