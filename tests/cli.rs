@@ -1806,3 +1806,64 @@ fn exec_refuses_artifacts_wider_than_their_policy() {
         .stderr(predicate::str::contains("grant more than their policy.json"))
         .stderr(predicate::str::contains("--privileged"));
 }
+
+/// Writing a single file (lock --output, import -o, verify --stamp) to a
+/// FIFO or a device writes into it; it never replaces it with a regular
+/// file (a rename over /dev/null would break the host).
+#[test]
+fn single_file_outputs_write_into_fifos_and_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = Fixture::new();
+    f.write(
+        "tree/a/capgate.json",
+        r#"{"grammar":"1","name":"a","version":"1","command":["/bin/true"]}"#,
+    );
+    let fifo = f.path("out.fifo");
+    let still_fifo = || fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        // Reads until every writer has closed the FIFO; bounded by the three writes below.
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(fs::read_to_string(&fifo).unwrap());
+            }
+            got
+        })
+    };
+    f.cmd().args(["lock", "tree", "--output"]).arg(&fifo).assert().success();
+    assert!(still_fifo(), "lock --output replaced the FIFO");
+    f.cmd()
+        .args(["compile", "tree/a/capgate.json", "--out-dir", "golden"])
+        .assert()
+        .success();
+    f.cmd()
+        .args(["verify", "tree/a/capgate.json", "--golden-dir", "golden", "--stamp"])
+        .arg(&fifo)
+        .assert()
+        .success();
+    assert!(still_fifo(), "verify --stamp replaced the FIFO");
+    let registry = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import/mcpb/file-manager-node/input.json");
+    f.cmd()
+        .args(["import", "mcpb"])
+        .arg(&registry)
+        .arg("-o")
+        .arg(&fifo)
+        .arg("--force")
+        .assert()
+        .success();
+    assert!(still_fifo(), "import -o replaced the FIFO");
+    let got = reader.join().unwrap();
+    assert!(got[0].contains("\"manifests\""), "{got:?}");
+    assert_eq!(got[1].len(), 65, "the key and a newline: {got:?}");
+    assert!(got[2].contains("\"grammar\": \"1\""), "{got:?}");
+    assert!(
+        fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(),
+        "still a FIFO"
+    );
+}

@@ -162,25 +162,6 @@ fn lock_json(lock: &Lock) -> Json {
     Json::Object(o)
 }
 
-/// Write a file atomically (sibling temp file + rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.capgate-new-{}", std::process::id()));
-    fs::write(&tmp, bytes)?;
-    let result = fs::rename(&tmp, path);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// `capgate lock [DIR] [--output F]`.
 pub fn lock(a: &LockArgs) -> u8 {
     let (lock, rejected) = match compute(&a.dir) {
@@ -196,7 +177,7 @@ pub fn lock(a: &LockArgs) -> u8 {
     }
     let out = a.output.clone().unwrap_or_else(|| a.dir.join("capgate.lock"));
     let n = lock.len();
-    if let Err(e) = write_atomic(&out, lock_json(&lock).to_pretty().as_bytes()) {
+    if let Err(e) = crate::commands::write_atomic(&out, lock_json(&lock).to_pretty().as_bytes()) {
         return report::failure(&format!("cannot write {}: {e}", out.display()), a.format);
     }
     println!("locked {n} manifest(s) in {}", out.display());

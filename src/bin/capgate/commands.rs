@@ -44,6 +44,35 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// Write a whole file so that a reader never sees half of it: a sibling temp
+/// file renamed over `path`. A destination that exists and is not a regular
+/// file or a symlink (`/dev/null`, `/dev/stdout`, a FIFO) is written in
+/// place instead: renaming over it would replace the device with a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        let t = meta.file_type();
+        if t.is_char_device() || t.is_fifo() || t.is_socket() || t.is_block_device() {
+            return fs::OpenOptions::new().write(true).open(path)?.write_all(bytes);
+        }
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.capgate-new-{}", std::process::id()));
+    fs::write(&tmp, bytes)?;
+    let renamed = fs::rename(&tmp, path);
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 /// Param values from a JSON object file.
 pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read params file {}: {e}", path.display()))?;
@@ -337,7 +366,7 @@ fn verify(a: VerifyArgs) -> u8 {
     }
     if problems.is_empty() {
         if let Some(stamp) = &a.stamp {
-            if let Err(e) = fs::write(stamp, format!("{}\n", compiled.key)) {
+            if let Err(e) = write_atomic(stamp, format!("{}\n", compiled.key).as_bytes()) {
                 return report::failure(&format!("cannot write {}: {e}", stamp.display()), fmt);
             }
         }

@@ -107,7 +107,7 @@ pub fn run(a: &ImportArgs) -> u8 {
         eprint!("{rep}");
         return 0;
     }
-    if let Err(e) = write_atomic(&a.output, manifest.as_bytes()) {
+    if let Err(e) = crate::commands::write_atomic(&a.output, manifest.as_bytes()) {
         return report::failure(&format!("cannot write {}: {e}", a.output.display()), a.format);
     }
     print!("{rep}");
@@ -115,18 +115,4 @@ pub fn run(a: &ImportArgs) -> u8 {
         println!("\nwrote {}", a.output.display());
     }
     0
-}
-
-/// Write via a sibling temp file and a rename, so a reader never sees half a manifest.
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.capgate-import-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        e
-    })
 }
