@@ -375,7 +375,10 @@ fn systemd_run() -> Check {
             "{}; but systemd is not the init system here, so `systemd-run --scope` cannot work",
             c.detail
         );
-        c.fix = Some("none needed for capgate; bwrap limits then stay unenforced (listed in the artifacts)".into());
+        c.fix = Some(
+            "none needed as root: capgate exec then makes the bwrap cgroup itself; not root, it refuses bwrap limits it cannot enforce"
+                .into(),
+        );
     }
     c
 }
@@ -420,8 +423,15 @@ fn targets() -> Vec<Target> {
             default: false,
         },
         Target {
+            name: "oci",
+            how: "capgate exec OUT --target oci (rootful runc, bundle in a private dir)",
+            needs: vec!["runc"],
+            optional: vec!["cgroup"],
+            default: false,
+        },
+        Target {
             name: "limits",
-            how: "limit:set grants (docker via cgroups; bwrap only nofile, the rest is listed as unenforced)",
+            how: "limit:set grants (docker, oci and bwrap through cgroups; capgate exec refuses to start what it cannot enforce)",
             needs: vec!["cgroup"],
             optional: vec!["systemd-run"],
             default: false,
@@ -438,11 +448,15 @@ pub fn run(a: &DoctorArgs) -> u8 {
     checks.insert("userns", ns);
     checks.insert("bwrap", bwrap(ns_ok));
     checks.insert("podman", tool("podman", "podman", &["--version"], "the docker target"));
-    let mut runc = tool("runc", "runc", &["--version"], "the docker target on cgroup v1 hosts");
-    if runc.status == Status::Missing {
-        runc.status = Status::Warn;
-    }
-    checks.insert("runc", runc);
+    checks.insert(
+        "runc",
+        tool(
+            "runc",
+            "runc",
+            &["--version"],
+            "--target oci, and the docker target on cgroup v1 hosts",
+        ),
+    );
     checks.insert(
         "squid",
         tool("squid", "squid", &["-v"], "the egress allowlist proxy (net grants)"),
