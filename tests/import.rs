@@ -329,6 +329,17 @@ fn never_wider_than_the_source() {
     let Json::Object(o) = &out.manifest else { panic!() };
     let cmd = o["command"].to_compact();
     assert!(!cmd.contains("token") && !cmd.contains("TOKEN"), "{cmd}");
+    // A value that uses a secret variable: env:inject, and never a param in
+    // a grant or in argv.
+    let reg = fs::read_to_string(root().join("mcp-registry/secret-variables/input.json")).unwrap();
+    let out = import::import(Format::McpRegistry, &reg).unwrap();
+    let text = out.manifest_text();
+    for secret in ["${TOKEN}", "${API_TOKEN}", "--token", "user:", "Bearer"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("\"env:inject:AUTH_HEADER\""), "{text}");
+    assert!(!out.report.params.keys().any(|p| p.contains("TOKEN")));
+    assert!(out.report.lossy.iter().any(|l| l.said == "--token {token}"));
 }
 
 #[test]
