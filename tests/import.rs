@@ -340,6 +340,13 @@ fn never_wider_than_the_source() {
     assert!(text.contains("\"env:inject:AUTH_HEADER\""), "{text}");
     assert!(!out.report.params.keys().any(|p| p.contains("TOKEN")));
     assert!(out.report.lossy.iter().any(|l| l.said == "--token {token}"));
+    // An oci image's arguments go to its entrypoint: never a `command` bwrap
+    // would run as the program.
+    let reg = fs::read_to_string(root().join("mcp-registry/oci-entrypoint-args/input.json")).unwrap();
+    let out = import::import(Format::McpRegistry, &reg).unwrap();
+    let Json::Object(o) = &out.manifest else { panic!() };
+    assert!(!o.contains_key("command"), "{}", out.manifest_text());
+    assert!(out.report.lossy.iter().any(|l| l.said == "stdio"));
 }
 
 #[test]

@@ -178,9 +178,30 @@ fn package(b: &mut Builder, pkg: &Node<'_>) -> Result<(), Diagnostic> {
             );
         }
     }
+    // Arguments go after a program capgate starts (npm, pypi). An oci
+    // image's arguments go to its entrypoint, which capgate's `command` (a
+    // whole argv bwrap runs as the program) cannot express.
+    let runs_program = !argv.is_empty();
     if let Some(pa) = pkg.get("packageArguments")? {
         for a in pa.items()? {
-            argument(b, &a, &mut argv)?;
+            if runs_program {
+                argument(b, &a, &mut argv)?;
+            } else {
+                let said = [
+                    opt_text(&a, "name")?,
+                    opt_text(&a, "value")?.or(opt_text(&a, "valueHint")?),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+                let why = if kind == "oci" {
+                    "an argument for the image's entrypoint; capgate's command is a whole argv (bwrap runs it as the program): pass it with `capgate exec ... -- <args>`"
+                } else {
+                    "without a program to run it is not imported; pass it with `capgate exec ... -- <args>`"
+                };
+                b.lossy(a.path(), if said.is_empty() { "argument" } else { &said }, why);
+            }
         }
     }
     if let Some(ev) = pkg.get("environmentVariables")? {
@@ -188,23 +209,10 @@ fn package(b: &mut Builder, pkg: &Node<'_>) -> Result<(), Diagnostic> {
             env_var(b, &e)?;
         }
     }
-    if !argv.is_empty() {
+    if runs_program {
         b.command(argv);
-    } else if pa_given(pkg)? {
-        b.lossy(
-            &at("packageArguments"),
-            "arguments",
-            "without a program to run they are not imported; pass them with `capgate exec ... -- <args>`",
-        );
     }
     Ok(())
-}
-
-fn pa_given(pkg: &Node<'_>) -> Result<bool, Diagnostic> {
-    Ok(match pkg.get("packageArguments")? {
-        Some(pa) => !pa.items()?.is_empty(),
-        None => false,
-    })
 }
 
 /// The names of `variables.{x}` marked `isSecret` on an argument or an
