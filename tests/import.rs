@@ -347,6 +347,29 @@ fn never_wider_than_the_source() {
     let Json::Object(o) = &out.manifest else { panic!() };
     assert!(!o.contains_key("command"), "{}", out.manifest_text());
     assert!(out.report.lossy.iter().any(|l| l.said == "stdio"));
+    // allowHosts: /udp keeps its protocol; an unknown protocol or a missing
+    // port is a TODO with a well-formed example, never a grant.
+    let dc = "name: x\nimage: mcp/x:1\nrun:\n  allowHosts:\n    - a.example:53/udp\n    - b.example/udp\n    - c.example:9/sctp\n";
+    let out = import::import(Format::DockerCatalog, dc).unwrap();
+    let text = out.manifest_text();
+    assert!(text.contains("\"net:connect:a.example:53?proto=udp\""), "{text}");
+    assert!(
+        !text.contains("\"net:connect:b.") && !text.contains("\"net:connect:c."),
+        "{text}"
+    );
+    let sugg: Vec<&str> = out
+        .report
+        .todos
+        .iter()
+        .flat_map(|t| t.suggest.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        sugg,
+        ["net:connect:b.example:<port>?proto=udp"],
+        "{:?}",
+        out.report.todos
+    );
+    assert_eq!(out.report.todos.len(), 2);
 }
 
 #[test]
