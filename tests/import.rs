@@ -370,6 +370,22 @@ fn never_wider_than_the_source() {
         out.report.todos
     );
     assert_eq!(out.report.todos.len(), 2);
+    // A loader hook is a TODO whatever its value holds (a param, whitespace).
+    let mcpb = fs::read_to_string(root().join("mcpb/loader-hooks/input.json")).unwrap();
+    let out = import::import(Format::Mcpb, &mcpb).unwrap();
+    let text = out.manifest_text();
+    assert!(
+        !text.contains("\"env:set:PYTHONPATH") && !text.contains("\"env:set:NODE_OPTIONS"),
+        "{text}"
+    );
+    for hook in ["PYTHONPATH", "NODE_OPTIONS"] {
+        let t = out.report.todos.iter().find(|t| t.cap.ends_with(hook)).expect(hook);
+        assert!(
+            t.question.contains("loader hook") && !t.question.contains("whitespace"),
+            "{}",
+            t.question
+        );
+    }
 }
 
 #[test]
