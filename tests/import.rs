@@ -329,6 +329,63 @@ fn never_wider_than_the_source() {
     let Json::Object(o) = &out.manifest else { panic!() };
     let cmd = o["command"].to_compact();
     assert!(!cmd.contains("token") && !cmd.contains("TOKEN"), "{cmd}");
+    // A value that uses a secret variable: env:inject, and never a param in
+    // a grant or in argv.
+    let reg = fs::read_to_string(root().join("mcp-registry/secret-variables/input.json")).unwrap();
+    let out = import::import(Format::McpRegistry, &reg).unwrap();
+    let text = out.manifest_text();
+    for secret in ["${TOKEN}", "${API_TOKEN}", "--token", "user:", "Bearer"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("\"env:inject:AUTH_HEADER\""), "{text}");
+    assert!(!out.report.params.keys().any(|p| p.contains("TOKEN")));
+    assert!(out.report.lossy.iter().any(|l| l.said == "--token {token}"));
+    // An oci image's arguments go to its entrypoint: never a `command` bwrap
+    // would run as the program.
+    let reg = fs::read_to_string(root().join("mcp-registry/oci-entrypoint-args/input.json")).unwrap();
+    let out = import::import(Format::McpRegistry, &reg).unwrap();
+    let Json::Object(o) = &out.manifest else { panic!() };
+    assert!(!o.contains_key("command"), "{}", out.manifest_text());
+    assert!(out.report.lossy.iter().any(|l| l.said == "stdio"));
+    // allowHosts: /udp keeps its protocol; an unknown protocol or a missing
+    // port is a TODO with a well-formed example, never a grant.
+    let dc = "name: x\nimage: mcp/x:1\nrun:\n  allowHosts:\n    - a.example:53/udp\n    - b.example/udp\n    - c.example:9/sctp\n";
+    let out = import::import(Format::DockerCatalog, dc).unwrap();
+    let text = out.manifest_text();
+    assert!(text.contains("\"net:connect:a.example:53?proto=udp\""), "{text}");
+    assert!(
+        !text.contains("\"net:connect:b.") && !text.contains("\"net:connect:c."),
+        "{text}"
+    );
+    let sugg: Vec<&str> = out
+        .report
+        .todos
+        .iter()
+        .flat_map(|t| t.suggest.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        sugg,
+        ["net:connect:b.example:<port>?proto=udp"],
+        "{:?}",
+        out.report.todos
+    );
+    assert_eq!(out.report.todos.len(), 2);
+    // A loader hook is a TODO whatever its value holds (a param, whitespace).
+    let mcpb = fs::read_to_string(root().join("mcpb/loader-hooks/input.json")).unwrap();
+    let out = import::import(Format::Mcpb, &mcpb).unwrap();
+    let text = out.manifest_text();
+    assert!(
+        !text.contains("\"env:set:PYTHONPATH") && !text.contains("\"env:set:NODE_OPTIONS"),
+        "{text}"
+    );
+    for hook in ["PYTHONPATH", "NODE_OPTIONS"] {
+        let t = out.report.todos.iter().find(|t| t.cap.ends_with(hook)).expect(hook);
+        assert!(
+            t.question.contains("loader hook") && !t.question.contains("whitespace"),
+            "{}",
+            t.question
+        );
+    }
 }
 
 #[test]

@@ -150,30 +150,45 @@ pub fn import(root: Node<'_>) -> Result<Imported, Diagnostic> {
     Ok(b.finish())
 }
 
-/// `host:port` optionally followed by `/tcp` or `/http`.
+/// `host:port` optionally followed by `/tcp`, `/udp` or `/http`.
 fn allow_host(b: &mut Builder, s: &str, field: &str) {
     let (hp, proto) = match s.rsplit_once('/') {
-        Some((hp, p)) if p == "tcp" || p == "http" => (hp, p),
-        _ => (s, "http"),
+        Some((hp, p)) => (hp, p),
+        None => (s, "http"),
+    };
+    let id = format!("net.{}", param_name(hp).to_ascii_lowercase());
+    let refine = match proto {
+        "tcp" | "http" => "",
+        "udp" => "?proto=udp",
+        other => {
+            b.todo(
+                None,
+                &id,
+                &format!("allowHosts entry `{s}` names the protocol `/{other}`, which capgate does not know (tcp, udp, http); grant what the server needs"),
+                &[],
+            );
+            return;
+        }
     };
     let ok_port = hp
         .rsplit_once(':')
         .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
     if !ok_port {
+        let port = if proto == "udp" { "<port>" } else { "443" };
         b.todo(
             None,
-            &format!("net.{}", param_name(hp).to_ascii_lowercase()),
+            &id,
             &format!("allowHosts entry `{s}` names no port; grant the ports the server uses"),
-            &[format!("net:connect:{hp}:443")],
+            &[format!("net:connect:{hp}:{port}{refine}")],
         );
         return;
     }
-    let why = if proto == "tcp" {
-        "allowHosts (/tcp): the gateway runs a TCP proxy; capgate's egress proxy carries TCP through CONNECT"
-    } else {
-        "allowHosts: the catalog's egress allowlist"
+    let why = match proto {
+        "tcp" => "allowHosts (/tcp): the gateway runs a TCP proxy; capgate's egress proxy carries TCP through CONNECT",
+        "udp" => "allowHosts (/udp): a UDP destination of the catalog's egress allowlist",
+        _ => "allowHosts: the catalog's egress allowlist",
     };
-    b.grant(None, field, &format!("net:connect:{hp}"), why);
+    b.grant(None, field, &format!("net:connect:{hp}{refine}"), why);
 }
 
 /// `host:container[:ro|rw]`, or a `{{...}}` template for user-chosen paths.
@@ -212,6 +227,15 @@ fn volume(b: &mut Builder, s: &str, field: &str) {
             return;
         }
     };
+    if host.starts_with('$') || host.starts_with('~') {
+        b.todo(
+            None,
+            &format!("fs.volume.{}", param_name(container).to_ascii_lowercase()),
+            &format!("the volume `{s}` mounts a host path named through the environment ({host}), which import does not read: decide which path (if any) to grant, and at which path the server finds it"),
+            &[],
+        );
+        return;
+    }
     if !host.starts_with('/') {
         b.lossy(field, s, "a named volume; capgate binds host paths only: left out");
         return;

@@ -178,9 +178,30 @@ fn package(b: &mut Builder, pkg: &Node<'_>) -> Result<(), Diagnostic> {
             );
         }
     }
+    // Arguments go after a program capgate starts (npm, pypi). An oci
+    // image's arguments go to its entrypoint, which capgate's `command` (a
+    // whole argv bwrap runs as the program) cannot express.
+    let runs_program = !argv.is_empty();
     if let Some(pa) = pkg.get("packageArguments")? {
         for a in pa.items()? {
-            argument(b, &a, &mut argv)?;
+            if runs_program {
+                argument(b, &a, &mut argv)?;
+            } else {
+                let said = [
+                    opt_text(&a, "name")?,
+                    opt_text(&a, "value")?.or(opt_text(&a, "valueHint")?),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+                let why = if kind == "oci" {
+                    "an argument for the image's entrypoint; capgate's command is a whole argv (bwrap runs it as the program): pass it with `capgate exec ... -- <args>`"
+                } else {
+                    "without a program to run it is not imported; pass it with `capgate exec ... -- <args>`"
+                };
+                b.lossy(a.path(), if said.is_empty() { "argument" } else { &said }, why);
+            }
         }
     }
     if let Some(ev) = pkg.get("environmentVariables")? {
@@ -188,23 +209,41 @@ fn package(b: &mut Builder, pkg: &Node<'_>) -> Result<(), Diagnostic> {
             env_var(b, &e)?;
         }
     }
-    if !argv.is_empty() {
+    if runs_program {
         b.command(argv);
-    } else if pa_given(pkg)? {
-        b.lossy(
-            &at("packageArguments"),
-            "arguments",
-            "without a program to run they are not imported; pass them with `capgate exec ... -- <args>`",
-        );
     }
     Ok(())
 }
 
-fn pa_given(pkg: &Node<'_>) -> Result<bool, Diagnostic> {
-    Ok(match pkg.get("packageArguments")? {
-        Some(pa) => !pa.items()?.is_empty(),
-        None => false,
-    })
+/// The names of `variables.{x}` marked `isSecret` on an argument or an
+/// environment variable.
+fn secret_vars(n: &Node<'_>) -> Result<Vec<String>, Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(vars) = n.get("variables")? {
+        for (k, v) in vars.members()? {
+            if v.is_object() && flag(&v, "isSecret")? {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `{var}` names a value references, as `templated` reads them.
+fn refs(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = v;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    out
+}
+
+/// The first secret variable `v` references, if any.
+fn secret_ref<'s>(v: &'s str, secrets: &[String]) -> Option<&'s str> {
+    refs(v).into_iter().find(|r| secrets.iter().any(|s| s == r))
 }
 
 /// A value with `{var}` references → text with `${PARAM}` placeholders.
@@ -230,6 +269,19 @@ fn argument(b: &mut Builder, a: &Node<'_>, argv: &mut Vec<String>) -> Result<(),
     let format = opt_text(a, "format")?.unwrap_or_default();
     if flag(a, "isSecret")? {
         b.lossy(a.path(), name.as_deref().or(hint.as_deref()).unwrap_or("argument"), "a secret passed on the command line: capgate never puts secrets in argv; left out (make the server read it from an env:inject variable)");
+        return Ok(());
+    }
+    let secrets = secret_vars(a)?;
+    if let Some(s) = value.as_deref().and_then(|v| secret_ref(v, &secrets)) {
+        let said = match &name {
+            Some(n) => format!("{n} {}", value.as_deref().unwrap_or_default()),
+            None => value.clone().unwrap_or_default(),
+        };
+        b.lossy(
+            a.path(),
+            &said,
+            &format!("the value uses the secret variable {{{s}}}: capgate never puts secrets in argv; the argument is left out (make the server read it from an env:inject variable)"),
+        );
         return Ok(());
     }
     if flag(a, "isRepeated")? {
@@ -270,18 +322,21 @@ fn argument(b: &mut Builder, a: &Node<'_>, argv: &mut Vec<String>) -> Result<(),
 fn env_var(b: &mut Builder, e: &Node<'_>) -> Result<(), Diagnostic> {
     let name = req_text(e, "name")?;
     let value = opt_text(e, "value")?;
-    if flag(e, "isSecret")? {
-        b.grant(
-            None,
-            e.path(),
-            &format!("env:inject:{name}"),
-            "a secret the registry marks isSecret; its value comes from the launcher's environment",
-        );
+    let secrets = secret_vars(e)?;
+    let secret_in_value = value.as_deref().and_then(|v| secret_ref(v, &secrets));
+    if flag(e, "isSecret")? || secret_in_value.is_some() {
+        let why = match secret_in_value {
+            Some(s) if !flag(e, "isSecret")? => format!(
+                "its value uses the secret variable {{{s}}}; the whole value comes from the launcher's environment"
+            ),
+            _ => "a secret the registry marks isSecret; its value comes from the launcher's environment".to_string(),
+        };
+        b.grant(None, e.path(), &format!("env:inject:{name}"), &why);
         if let Some(v) = &value {
             b.lossy(
                 &format!("{}.value", e.path()),
                 v,
-                "a secret's value template is not applied: the launcher's environment supplies the whole value",
+                &format!("the value template `{v}` is not imported: supply the whole value at launch (a secret is never written into the manifest, argv or files)"),
             );
         }
     } else if let Some(v) = value {

@@ -397,6 +397,16 @@ fn valid_tool_name(s: &str) -> bool {
 /// Why a literal grant would not compile in grammar 1, if it would not.
 /// Grants with `${…}` placeholders are checked by compile after substitution.
 fn check_cap(cap: &str) -> Option<String> {
+    // The variable's name, checked whatever the value holds (a param, or
+    // text compile would reject for another reason first).
+    if let Some(name) = env_name(cap) {
+        if crate::capability::is_sensitive_env_name(name) && !cap.contains("sensitive=allow") {
+            return Some(format!(
+                "`{name}` is a loader hook: it changes how programs load code or reach the network ({}), granted only with ?sensitive=allow",
+                Code::SensitiveEnv
+            ));
+        }
+    }
     if cap.contains("${") {
         return None;
     }
@@ -406,6 +416,12 @@ fn check_cap(cap: &str) -> Option<String> {
         Ok(_) => None,
         Err(d) => Some(format!("{} ({})", d.message, d.code)),
     }
+}
+
+/// The variable name of an `env:` grant.
+fn env_name(cap: &str) -> Option<&str> {
+    let (_, scope) = cap.strip_prefix("env:")?.split_once(':')?;
+    scope.split(['=', '?']).next()
 }
 
 /// Single-line text without control or format characters, at most 500 bytes.
