@@ -187,6 +187,15 @@ pub fn substitute<'t>(
             ok = false;
             continue;
         }
+        if place == Place::CapabilityScope && value.contains('*') {
+            diags.push(
+                Diagnostic::error(Code::BadParamValue, format!("the value of param `{name}` contains `*`"))
+                    .at(span)
+                    .hint("a param chooses where a grant points, not how wide it is: write the glob in the manifest (`${NAME}/**`)"),
+            );
+            ok = false;
+            continue;
+        }
         out.push_str(value);
     }
     out.push_str(&s[rest..]);
