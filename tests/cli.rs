@@ -1867,3 +1867,30 @@ fn single_file_outputs_write_into_fifos_and_devices() {
         "still a FIFO"
     );
 }
+
+/// verify against a golden dir compiled for other targets says so, and does
+/// not suggest a compile that would replace the golden dir.
+#[test]
+fn verify_with_other_targets_names_them_instead_of_suggesting_an_overwrite() {
+    let f = Fixture::new();
+    f.write(
+        "m.json",
+        r#"{"grammar":"1","name":"t","version":"1","command":["/bin/true"]}"#,
+    );
+    f.cmd()
+        .args(["compile", "m.json", "--out-dir", "golden", "--target", "oci"])
+        .assert()
+        .success();
+    f.cmd()
+        .args(["verify", "m.json", "--golden-dir", "golden"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "was compiled for --target oci, this verify for --target bwrap,docker,egress",
+        ))
+        .stderr(predicate::str::contains("to accept the new artifacts").not());
+    f.cmd()
+        .args(["verify", "m.json", "--golden-dir", "golden", "--target", "oci"])
+        .assert()
+        .success();
+}

@@ -48,7 +48,11 @@ same for any --jobs; a rejected manifest's diagnostics go to stderr and the
 batch goes on (exit 1 at the end; 2 if a file could not be read or written).")]
     Compile(CompileArgs),
     /// Print the content key (64 hex digits) of a manifest.
-    #[command(after_help = "Example:\n  capgate key capgate.json --param PKG=/opt/mcp/pkg")]
+    #[command(after_help = "Examples:
+  capgate key capgate.json --param PKG=/opt/mcp/pkg
+  capgate key capgate.json --target bwrap --target oci   # the same --target flags as the compile
+
+The key covers the targets and options, so it matches index.json only for the same flags.")]
     Key(KeyArgs),
     /// Recompile and compare with committed artifacts or a lock file; exit 1 on any difference.
     #[command(after_help = "Examples:
@@ -96,6 +100,9 @@ Exit status: 0 reviewed (and below --fail-on), 1 a finding at or above
         code: String,
     },
     /// Print the manifest's JSON Schema.
+    #[command(
+        after_help = "Example:\n  capgate schema > capgate.schema.json   # the same as schemas/capgate.schema.json"
+    )]
     Schema,
     /// Run an MCP server under its compiled sandbox (bwrap, podman or runc), no daemon.
     #[command(after_help = "\

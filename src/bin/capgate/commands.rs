@@ -44,6 +44,24 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// The targets a golden dir's index.json records (`None` when it has none).
+fn golden_targets(dir: &Path) -> Option<Vec<String>> {
+    let text = fs::read_to_string(dir.join("index.json")).ok()?;
+    match capgate::json::parse(&text).ok()?.to_json() {
+        capgate::json::Json::Object(o) => match o.get("targets")? {
+            capgate::json::Json::Array(a) => a
+                .iter()
+                .map(|t| match t {
+                    capgate::json::Json::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Write a whole file so that a reader never sees half of it: a sibling temp
 /// file renamed over `path`. A destination that exists and is not a regular
 /// file or a symlink (`/dev/null`, `/dev/stdout`, a FIFO) is written in
@@ -383,6 +401,20 @@ fn verify(a: VerifyArgs) -> u8 {
     eprintln!("error: {} does not match {}:", golden_dir.display(), file);
     for p in &problems {
         eprintln!("  {p}");
+    }
+    // A golden dir compiled for other targets is not "new artifacts": say so
+    // instead of suggesting a compile that would replace it.
+    let ours: Vec<&str> = opts.effective_targets().iter().map(|t| t.as_str()).collect();
+    if let Some(theirs) = golden_targets(&golden_dir) {
+        if theirs != ours {
+            eprintln!(
+                "note: {} was compiled for --target {}, this verify for --target {}: pass the same --target flags",
+                golden_dir.display(),
+                theirs.join(","),
+                ours.join(",")
+            );
+            return 1;
+        }
     }
     let mut update = format!("capgate compile {} --out-dir {}", file, golden_dir.display());
     for t in &a.common.targets {
