@@ -391,6 +391,9 @@ pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> D
         let widens = match (o, n) {
             (Some(o), Some(n)) => n.value() > o.value(),
             (Some(_), None) => true,
+            // No nofile grant is not "no limit": capgate exec applies its
+            // default on docker/podman, so adding one above it raises it.
+            (None, Some(n)) if name == "nofile" => n.value() > crate::capability::LAUNCHER_DEFAULT_NOFILE,
             _ => false,
         };
         limits.push(LimitChange {
