@@ -118,6 +118,9 @@ pub struct Review {
     pub name: String,
     /// Server version.
     pub version: String,
+    /// The content key of the reviewed manifest (default targets and
+    /// options, the caller's params): what `capgate key` prints for it.
+    pub key: String,
     /// Findings, by position in the manifest, then id, then grant.
     pub findings: Vec<Finding>,
     /// Warnings about the review policy (overrides that matched nothing),
@@ -186,6 +189,7 @@ pub fn review(source: &[u8], opts: &Options, policy: &ReviewPolicy) -> Result<Re
     Ok(Review {
         name: c.policy.name.clone(),
         version: c.policy.version.clone(),
+        key: c.key.clone(),
         findings,
         policy_warnings,
     })
@@ -308,6 +312,7 @@ pub fn render_json(r: &Review, source: &str, file: &str, fail_on: Option<Level>)
     let mut top = BTreeMap::new();
     top.insert("format".to_string(), Json::str("capgate.review/1"));
     top.insert("capgate".to_string(), Json::str(crate::VERSION));
+    top.insert("key".to_string(), Json::str(&r.key));
     let mut m = BTreeMap::new();
     m.insert("file".to_string(), Json::str(file));
     m.insert("name".to_string(), Json::str(&r.name));
