@@ -490,3 +490,18 @@ fn reports_carry_the_key_of_capgate_key() {
         "runs[0].properties.capgate.key\n{sarif}"
     );
 }
+
+/// Review lowers every target, the opt-in oci included (docs/review.md):
+/// CGR012 names each target that leaves the grant unenforced.
+#[test]
+fn cgr012_names_every_target_oci_included() {
+    let r = run(&review_dir().join("CGR012").join("bad.json"), r#"{"overrides": []}"#);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "CGR012" && f.grant.as_deref() == Some("fs:read:/opt/mcp/review-case/**"))
+        .expect("CGR012 on the fs grant");
+    for t in ["bwrap: ", "docker: ", "oci: "] {
+        assert!(f.message.contains(t), "{t} in {}", f.message);
+    }
+}

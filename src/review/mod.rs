@@ -1,7 +1,8 @@
 //! `capgate review`: a governance report over a manifest.
 //!
-//! The manifest is compiled for every target (so lints and `unenforced`
-//! gaps are exactly what `compile` reports), then checked against the
+//! The manifest is compiled with the default targets (so lints and the key
+//! are exactly what `compile` reports) and lowered for every target, oci
+//! included (for the `unenforced` gaps), then checked against the
 //! built-in [`catalogue`] of findings (`CGR001`…). A team's review policy
 //! ([`policy_file`]) raises, lowers or waives findings by id, optionally
 //! scoped to a tool or a capability, each with a mandatory reason; waived
@@ -152,7 +153,8 @@ impl Review {
 /// Review a manifest. Fails with the manifest's diagnostics when it does
 /// not compile (review judges only manifests that compile). `opts` supplies
 /// params; targets, `strict` and `deny_warnings` are ignored (review always
-/// compiles every target, leniently, to see every gap).
+/// compiles the default targets leniently, and lowers every target, oci
+/// included, to see every gap).
 pub fn review(source: &[u8], opts: &Options, policy: &ReviewPolicy) -> Result<Review, Diagnostics> {
     let opts = Options {
         targets: Default::default(),
