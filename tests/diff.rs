@@ -789,3 +789,41 @@ proptest::proptest! {
         );
     }
 }
+
+/// A new target note counts as widening only when the old grants did not
+/// already allow its effect (a `/*` bound as the whole directory the old
+/// `/**` granted; exec by bind that the old `read,exec` granted).
+#[test]
+fn target_notes_covered_by_the_old_grants_do_not_widen() {
+    for (case, widens) in [
+        ("narrow-children", false),
+        ("narrow-exec", false),
+        ("widen-children-note", true),
+    ] {
+        let dir = cases_dir().join(case);
+        let o = capgate(&dir, &["diff", "old.json", "new.json", "--fail-on", "widen"]);
+        assert_eq!(o.status.code(), Some(i32::from(widens)), "{case}");
+        let out = stdout(&o);
+        assert!(out.contains("newly "), "{case}: the note is still reported\n{out}");
+        assert_eq!(out.contains("does not widen)"), !widens, "{case}\n{out}");
+    }
+}
+
+/// No nofile grant means capgate exec's default (1024) on docker/podman:
+/// adding one above it widens, at or below it does not.
+#[test]
+fn nofile_added_widens_only_above_the_launcher_default() {
+    assert_eq!(
+        capgate::capability::LAUNCHER_DEFAULT_NOFILE,
+        1024,
+        "docs/diff.md and docs/exec.md say 1024"
+    );
+    for (case, widens) in [
+        ("nofile-added-above-default", true),
+        ("nofile-added-below-default", false),
+    ] {
+        let dir = cases_dir().join(case);
+        let o = capgate(&dir, &["diff", "old.json", "new.json", "--fail-on", "widen"]);
+        assert_eq!(o.status.code(), Some(i32::from(widens)), "{case}");
+    }
+}

@@ -462,3 +462,46 @@ fn oversized_policy_file_is_rejected() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[CG0003]"));
 }
+
+/// The JSON and SARIF reports carry the policy key, equal to what
+/// `capgate key` prints for the same manifest and params (docs/lanes.md).
+#[test]
+fn reports_carry_the_key_of_capgate_key() {
+    let cap = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_capgate"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("run capgate");
+        String::from_utf8(o.stdout).expect("UTF-8")
+    };
+    let m = [
+        "examples/fetch/capgate.json",
+        "--params-file",
+        "examples/fetch/capgate.params.json",
+    ];
+    let key = cap(&["key", m[0], m[1], m[2]]).trim().to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    let json = cap(&["review", m[0], m[1], m[2], "--format", "json"]);
+    assert!(json.contains(&format!("\n  \"key\": \"{key}\",\n")), "{json}");
+    let sarif = cap(&["review", m[0], m[1], m[2], "--format", "sarif"]);
+    assert!(
+        sarif.contains(&format!("\"capgate\": {{\n          \"key\": \"{key}\"")),
+        "runs[0].properties.capgate.key\n{sarif}"
+    );
+}
+
+/// Review lowers every target, the opt-in oci included (docs/review.md):
+/// CGR012 names each target that leaves the grant unenforced.
+#[test]
+fn cgr012_names_every_target_oci_included() {
+    let r = run(&review_dir().join("CGR012").join("bad.json"), r#"{"overrides": []}"#);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "CGR012" && f.grant.as_deref() == Some("fs:read:/opt/mcp/review-case/**"))
+        .expect("CGR012 on the fs grant");
+    for t in ["bwrap: ", "docker: ", "oci: "] {
+        assert!(f.message.contains(t), "{t} in {}", f.message);
+    }
+}

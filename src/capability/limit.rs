@@ -5,6 +5,11 @@ use super::Parts;
 use crate::diag::{Code, Diagnostic};
 use std::fmt;
 
+/// The open-file limit `capgate exec` applies on docker/podman when the
+/// manifest sets no `limit:set:nofile` (`--ulimit nofile=1024:1024`), so
+/// adding a `nofile` above it raises the limit (see `capgate diff`).
+pub const LAUNCHER_DEFAULT_NOFILE: u64 = 1024;
+
 /// A resource limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Limit {

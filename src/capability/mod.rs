@@ -23,7 +23,7 @@ pub use env::{is_sensitive_name as is_sensitive_env_name, EnvAction, EnvGrant};
 pub use exec::ExecGrant;
 pub use fs::{FsAction, FsGrant, Glob};
 pub use ipc::{IpcEndpoint, IpcGrant};
-pub use limit::Limit;
+pub use limit::{Limit, LAUNCHER_DEFAULT_NOFILE};
 pub use net::{Host, NetAction, NetGrant, PortRange, Proto};
 
 use crate::diag::{Code, Diagnostic, Span};

@@ -52,10 +52,14 @@ pub fn snippet(source: &str, span: Span, line: usize) -> String {
     let line_end = source[start..].find('\n').map(|i| start + i).unwrap_or(source.len());
     let text = &source[line_start..line_end];
     // Replace anything unprintable so the snippet cannot mess up a terminal.
+    // A tab is one column wide here (one char, one caret column), so it
+    // becomes one space and the caret stays under the span.
     let safe: String = text
         .chars()
         .map(|c| {
-            if c.is_control() || is_format_char(c) {
+            if c == '\t' {
+                ' '
+            } else if c.is_control() || is_format_char(c) {
                 '\u{FFFD}'
             } else {
                 c
@@ -119,4 +123,25 @@ pub fn render_json(d: &Diagnostic, source: &str, file_name: &str) -> String {
     }
     let _ = escape_str;
     Json::Object(o).to_compact()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabs_render_as_spaces_with_the_caret_under_the_span() {
+        let src = "{\n\t\t\"fs:raed:/x\"\n}";
+        let start = src.find("raed").unwrap();
+        let s = snippet(src, Span::new(start, start + 4), 2);
+        assert!(!s.contains('\u{FFFD}') && !s.contains('\t'), "{s}");
+        let lines: Vec<&str> = s.lines().collect();
+        let text = lines[1].strip_prefix("2 | ").unwrap();
+        let caret = lines[2].strip_prefix("  | ").unwrap();
+        assert_eq!(text, "  \"fs:raed:/x\"");
+        assert_eq!(caret.find('^'), text.find("raed"), "{s}");
+        // Other control characters are still replaced.
+        let s = snippet("a\u{1b}b", Span::new(0, 1), 1);
+        assert!(s.contains('\u{FFFD}'), "{s}");
+    }
 }

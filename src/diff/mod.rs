@@ -35,7 +35,7 @@ pub use render::{render_human, render_json, render_markdown};
 
 use crate::capability::Capability;
 use crate::policy::{GrantNote, Policy};
-use crate::target::{self, Target};
+use crate::target::{self, Envelope, Target};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What happened to a group of related grants.
@@ -129,6 +129,9 @@ pub struct NotesDelta {
     pub added: Vec<GrantNote>,
     /// In the old envelope only.
     pub removed: Vec<GrantNote>,
+    /// The added notes whose effect the old sandbox already had (see
+    /// [`TargetDelta`]): reported, but they do not widen.
+    pub covered: Vec<GrantNote>,
 }
 
 impl NotesDelta {
@@ -146,12 +149,58 @@ impl NotesDelta {
             .into_iter()
             .filter(|x| new_policy.grants.contains_key(&x.grant))
             .collect();
-        NotesDelta { added, removed }
+        NotesDelta {
+            added,
+            removed,
+            covered: Vec::new(),
+        }
     }
 
     /// Nothing changed.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty()
+    }
+
+    /// An added note the old sandbox did not already allow.
+    pub fn widens(&self) -> bool {
+        self.added.iter().any(|x| !self.covered.contains(x))
+    }
+
+    /// Mark the added notes whose grant, taken as wide as the target makes
+    /// it, the old policy's grants (taken the same way) already cover.
+    fn mark_covered(&mut self, old: &Policy, old_env: &Envelope, new: &Policy, new_env: &Envelope) {
+        let old_eff: Vec<Capability> = old.grants.values().map(|g| as_bound(g, old_env)).collect();
+        self.covered = self
+            .added
+            .iter()
+            .filter(|x| match new.grants.get(&x.grant) {
+                Some(g) if matches!(g.cap, Capability::Fs(_)) => covers::covered_by(&as_bound(g, new_env), &old_eff),
+                _ => false,
+            })
+            .cloned()
+            .collect();
+    }
+}
+
+/// An `fs` grant as wide as a target with notes about it really makes it:
+/// a grant the target leaves unenforced (bind mounts are readable and
+/// executable) gets read and exec, a grant it widened (`/*` is bound as the
+/// whole directory) covers the directory. Other grants as declared.
+fn as_bound(g: &crate::policy::Grant, env: &Envelope) -> Capability {
+    let noted = |l: &[GrantNote]| l.iter().any(|n| n.grant == g.canonical);
+    match &g.cap {
+        Capability::Fs(f) => {
+            let mut f = f.clone();
+            if noted(&env.unenforced) {
+                f.actions.insert(crate::capability::FsAction::Read);
+                f.actions.insert(crate::capability::FsAction::Exec);
+            }
+            if noted(&env.widened) && f.glob == crate::capability::Glob::Children {
+                f.glob = crate::capability::Glob::Exact;
+            }
+            Capability::Fs(f)
+        }
+        c => c.clone(),
     }
 }
 
@@ -244,7 +293,9 @@ impl Delta {
     /// Anything the sandbox may do now that it could not before: a grant
     /// granted, widened or changed so it allows more, a limit raised or
     /// removed, a different profile, or a grant newly
-    /// unenforced or widened by a target.
+    /// unenforced or widened by a target beyond what the old sandbox
+    /// already allowed (a note the old grants cover is reported, but does
+    /// not widen).
     pub fn widens(&self) -> bool {
         self.effective.iter().any(|c| c.widens)
             || self.limits.iter().any(|l| l.widens)
@@ -252,7 +303,7 @@ impl Delta {
             || self
                 .targets
                 .values()
-                .any(|t| !t.unenforced.added.is_empty() || !t.widened.added.is_empty() || t.error.is_some())
+                .any(|t| t.unenforced.widens() || t.widened.widens() || t.error.is_some())
     }
 
     /// No difference at all (including header fields and per-tool moves).
@@ -340,6 +391,9 @@ pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> D
         let widens = match (o, n) {
             (Some(o), Some(n)) => n.value() > o.value(),
             (Some(_), None) => true,
+            // No nofile grant is not "no limit": capgate exec applies its
+            // default on docker/podman, so adding one above it raises it.
+            (None, Some(n)) if name == "nofile" => n.value() > crate::capability::LAUNCHER_DEFAULT_NOFILE,
             _ => false,
         };
         limits.push(LimitChange {
@@ -383,12 +437,18 @@ pub fn diff_targets(old: &Policy, new: &Policy, targets: &BTreeSet<Target>) -> D
     let mut target_deltas = BTreeMap::new();
     for t in targets {
         let d = match (target::lower(*t, old), target::lower(*t, new)) {
-            (Ok(o), Ok(n)) => TargetDelta {
-                unenforced: NotesDelta::of(&o.envelope.unenforced, &n.envelope.unenforced, old, new),
-                widened: NotesDelta::of(&o.envelope.widened, &n.envelope.widened, old, new),
-                launcher: NotesDelta::of(&o.envelope.launcher, &n.envelope.launcher, old, new),
-                error: None,
-            },
+            (Ok(o), Ok(n)) => {
+                let (oe, ne) = (&o.envelope, &n.envelope);
+                let mut d = TargetDelta {
+                    unenforced: NotesDelta::of(&oe.unenforced, &ne.unenforced, old, new),
+                    widened: NotesDelta::of(&oe.widened, &ne.widened, old, new),
+                    launcher: NotesDelta::of(&oe.launcher, &ne.launcher, old, new),
+                    error: None,
+                };
+                d.unenforced.mark_covered(old, oe, new, ne);
+                d.widened.mark_covered(old, oe, new, ne);
+                d
+            }
             (Ok(_), Err(e)) => TargetDelta {
                 error: Some(format!("the new policy does not lower: [{}] {}", e.code, e.message)),
                 ..Default::default()

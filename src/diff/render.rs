@@ -130,7 +130,7 @@ pub fn render_human(d: &Delta) -> String {
         }
         let notes = |o: &mut String, what: &str, n: &NotesDelta| {
             for x in &n.added {
-                let _ = writeln!(o, "  newly {what}: {}: {}", x.grant, x.reason);
+                let _ = writeln!(o, "  newly {what}: {}: {}{}", x.grant, x.reason, before(n, x));
             }
             for x in &n.removed {
                 let _ = writeln!(o, "  no longer {what}: {}: {}", x.grant, x.reason);
@@ -311,7 +311,13 @@ pub fn render_markdown(d: &Delta) -> String {
         }
         let notes = |o: &mut String, what: &str, n: &NotesDelta| {
             for x in &n.added {
-                let _ = writeln!(o, "- newly {what}: {} — {}", code(&x.grant), text(&x.reason));
+                let _ = writeln!(
+                    o,
+                    "- newly {what}: {} — {}{}",
+                    code(&x.grant),
+                    text(&x.reason),
+                    before(n, x)
+                );
             }
             for x in &n.removed {
                 let _ = writeln!(o, "- no longer {what}: {} — {}", code(&x.grant), text(&x.reason));
@@ -349,6 +355,15 @@ fn write_scope(w: &mut Writer, s: &ScopeDelta) {
     write_changes(w, &s.changes);
     w.key("removed").bool(s.removed);
     w.end();
+}
+
+/// The marker of an added note the old grants already covered.
+fn before(n: &NotesDelta, x: &GrantNote) -> &'static str {
+    if n.covered.contains(x) {
+        " (the old grants already allowed this; does not widen)"
+    } else {
+        ""
+    }
 }
 
 fn write_notes(w: &mut Writer, n: &NotesDelta) {

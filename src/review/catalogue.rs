@@ -84,7 +84,7 @@ rules! {
         "Drop the endpoint, or grant it only to a server you trust with the desktop session.";
     "CGR011" "container-runtime-socket" Critical None,
         "a container runtime socket is granted",
-        "docker.sock, podman.sock, containerd.sock and crio.sock are root on the host: whoever talks to them can start a privileged container that mounts /.",
+        "docker.sock, podman.sock, containerd.sock and crio.sock are root on the host: whoever talks to them can start a privileged container that mounts /. An fs grant of the socket, or of a directory that holds one (/run/**, /var/run/*), hands it over too: a read-only bind does not stop connect().",
         "Never hand a runtime socket to an MCP server; run the work it needs as a separate, reviewed service.";
     "CGR012" "unenforced-grant" Low None,
         "a grant that a compiled target does not enforce",
@@ -226,6 +226,44 @@ pub const HOME_DIRS: &[&str] = &["/home", "/root"];
 /// Container runtime socket names.
 pub const RUNTIME_SOCKETS: &[&str] = &["docker.sock", "podman.sock", "containerd.sock", "crio.sock"];
 
+/// Where container runtime sockets live: the sensitive roots of
+/// [`path::SENSITIVE_ROOTS`] whose last component is a runtime socket.
+pub fn runtime_socket_paths() -> impl Iterator<Item = &'static str> {
+    path::SENSITIVE_ROOTS
+        .iter()
+        .copied()
+        .filter(|p| p.rsplit('/').next().is_some_and(|b| RUNTIME_SOCKETS.contains(&b)))
+}
+
+/// The per-user runtime directories (rootless podman and docker put their
+/// sockets in `<dir>/<uid>/podman/podman.sock` and `<dir>/<uid>/docker.sock`).
+const USER_RUNTIME_DIRS: &[&str] = &["/run/user", "/var/run/user"];
+
+/// The runtime socket an `fs` grant of `p` reaches, if any: `p` names a
+/// runtime socket itself, or `p` is a directory that contains one (a bind
+/// of a directory carries the sockets under it, and a read-only bind does
+/// not stop `connect()`).
+pub fn fs_runtime_socket(p: &str) -> Option<String> {
+    if let Some(s) = path::components(p).find(|c| RUNTIME_SOCKETS.contains(c)) {
+        return Some(s.to_string());
+    }
+    if let Some(s) = runtime_socket_paths().find(|s| path::is_under(s, p)) {
+        return Some(s.to_string());
+    }
+    for d in USER_RUNTIME_DIRS {
+        if path::is_under(d, p) {
+            return Some(format!("{d}/<uid>/podman/podman.sock"));
+        }
+        if let Some(rest) = p.strip_prefix(d).filter(|r| r.starts_with('/')) {
+            let c: Vec<&str> = path::components(rest).collect();
+            if c.len() == 1 || (c.len() == 2 && c[1] == "podman") {
+                return Some(format!("{d}/<uid>/podman/podman.sock"));
+            }
+        }
+    }
+    None
+}
+
 /// One raw finding: the rule, its message and the grant it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
@@ -344,6 +382,13 @@ fn grant_checks(g: &Grant, has_tools: bool, out: &mut Vec<Hit>) {
                 ));
             } else if f.writable() && is_home_dir(&f.path) {
                 out.push(hit("CGR003", Some(g), format!("`{c}` makes a home directory writable")));
+            }
+            if let Some(sock) = fs_runtime_socket(&f.path) {
+                out.push(hit(
+                    "CGR011",
+                    Some(g),
+                    format!("`{c}` hands the server a container runtime socket ({sock}); a read-only bind does not stop connect()"),
+                ));
             }
             if f.sensitive {
                 let why = path::sensitive_reason(&f.path).unwrap_or_else(|| "it is marked sensitive".into());
@@ -530,6 +575,38 @@ mod tests {
             "notgithub.io.example.com",
         ] {
             assert!(!broad_wildcard(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn fs_runtime_sockets() {
+        for p in [
+            "/var/run/docker.sock",
+            "/run/podman/podman.sock",
+            "/run/containerd/containerd.sock",
+            "/var/run/crio/crio.sock",
+            "/var/run",
+            "/run",
+            "/run/podman",
+            "/var",
+            "/",
+            "/run/user/1000",
+            "/run/user/1000/podman",
+            "/run/user",
+            "/srv/x/docker.sock",
+        ] {
+            assert!(fs_runtime_socket(p).is_some(), "{p}");
+        }
+        for p in [
+            "/srv/app",
+            "/var/lib/app",
+            "/run/secrets",
+            "/opt/mcp/x",
+            "/var/runx",
+            "/run/user/1000/app",
+            "/run/user/1000/podman/x",
+        ] {
+            assert!(fs_runtime_socket(p).is_none(), "{p}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! `capgate review`: a governance report over a manifest.
 //!
-//! The manifest is compiled for every target (so lints and `unenforced`
-//! gaps are exactly what `compile` reports), then checked against the
+//! The manifest is compiled with the default targets (so lints and the key
+//! are exactly what `compile` reports) and lowered for every target, oci
+//! included (for the `unenforced` gaps), then checked against the
 //! built-in [`catalogue`] of findings (`CGR001`…). A team's review policy
 //! ([`policy_file`]) raises, lowers or waives findings by id, optionally
 //! scoped to a tool or a capability, each with a mandatory reason; waived
@@ -118,6 +119,9 @@ pub struct Review {
     pub name: String,
     /// Server version.
     pub version: String,
+    /// The content key of the reviewed manifest (default targets and
+    /// options, the caller's params): what `capgate key` prints for it.
+    pub key: String,
     /// Findings, by position in the manifest, then id, then grant.
     pub findings: Vec<Finding>,
     /// Warnings about the review policy (overrides that matched nothing),
@@ -149,7 +153,8 @@ impl Review {
 /// Review a manifest. Fails with the manifest's diagnostics when it does
 /// not compile (review judges only manifests that compile). `opts` supplies
 /// params; targets, `strict` and `deny_warnings` are ignored (review always
-/// compiles every target, leniently, to see every gap).
+/// compiles the default targets leniently, and lowers every target, oci
+/// included, to see every gap).
 pub fn review(source: &[u8], opts: &Options, policy: &ReviewPolicy) -> Result<Review, Diagnostics> {
     let opts = Options {
         targets: Default::default(),
@@ -186,6 +191,7 @@ pub fn review(source: &[u8], opts: &Options, policy: &ReviewPolicy) -> Result<Re
     Ok(Review {
         name: c.policy.name.clone(),
         version: c.policy.version.clone(),
+        key: c.key.clone(),
         findings,
         policy_warnings,
     })
@@ -308,6 +314,7 @@ pub fn render_json(r: &Review, source: &str, file: &str, fail_on: Option<Level>)
     let mut top = BTreeMap::new();
     top.insert("format".to_string(), Json::str("capgate.review/1"));
     top.insert("capgate".to_string(), Json::str(crate::VERSION));
+    top.insert("key".to_string(), Json::str(&r.key));
     let mut m = BTreeMap::new();
     m.insert("file".to_string(), Json::str(file));
     m.insert("name".to_string(), Json::str(&r.name));

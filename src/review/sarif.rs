@@ -208,6 +208,10 @@ pub fn render(r: &Review, source: &str, file: &str) -> String {
             ])]),
         ),
         ("results", Json::Array(results)),
+        (
+            "properties",
+            obj(vec![("capgate", obj(vec![("key", Json::str(&r.key))]))]),
+        ),
     ]);
     obj(vec![
         ("$schema", Json::str(SCHEMA_URI)),

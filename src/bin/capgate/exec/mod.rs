@@ -721,7 +721,8 @@ fn run_podman(a: &ExecArgs, loaded: &Loaded, ids: (u32, u32)) -> Result<u8, Fail
     }
     report_preflight(&sources, ids)?;
     if !flags.iter().any(|f| f.starts_with("nofile=")) {
-        flags.extend(["--ulimit".into(), "nofile=1024:1024".into()]);
+        let n = capgate::capability::LAUNCHER_DEFAULT_NOFILE;
+        flags.extend(["--ulimit".into(), format!("nofile={n}:{n}")]);
     }
     flags.extend(["--ulimit".into(), "nproc=4096:4096".into()]);
 
