@@ -178,20 +178,26 @@ pub fn substitute<'t>(
             ok = false;
             continue;
         };
-        if place == Place::CapabilityScope && value.contains('?') {
+        // A param chooses where a grant points; the manifest alone says what
+        // the grant allows (refinements) and how wide it is (globs).
+        let forbidden = [
+            ('?', "a param value cannot add refinements to a capability"),
+            (
+                '*',
+                "a param chooses where a grant points, not how wide it is: write the glob in the manifest (`${NAME}/**`)",
+            ),
+        ];
+        if let Some((c, hint)) = forbidden
+            .iter()
+            .find(|(c, _)| place == Place::CapabilityScope && value.contains(*c))
+        {
             diags.push(
-                Diagnostic::error(Code::BadParamValue, format!("the value of param `{name}` contains `?`"))
-                    .at(span)
-                    .hint("a param value cannot add refinements to a capability"),
-            );
-            ok = false;
-            continue;
-        }
-        if place == Place::CapabilityScope && value.contains('*') {
-            diags.push(
-                Diagnostic::error(Code::BadParamValue, format!("the value of param `{name}` contains `*`"))
-                    .at(span)
-                    .hint("a param chooses where a grant points, not how wide it is: write the glob in the manifest (`${NAME}/**`)"),
+                Diagnostic::error(
+                    Code::BadParamValue,
+                    format!("the value of param `{name}` contains `{c}`"),
+                )
+                .at(span)
+                .hint(*hint),
             );
             ok = false;
             continue;
