@@ -154,6 +154,12 @@ impl Policy {
         self.exec.iter().any(|e| e.nested_sandbox)
     }
 
+    /// A grant binds the host's own /tmp, which then replaces the sandbox's
+    /// private tmpfs (so a `limit:set:tmpfs` size has nothing to size).
+    pub fn binds_host_tmp(&self) -> bool {
+        self.effective_binds().any(|b| b.path == "/tmp")
+    }
+
     /// The binds a target emits (not covered).
     pub fn effective_binds(&self) -> impl Iterator<Item = &Bind> {
         self.binds.iter().filter(|b| b.covered_by.is_none())

@@ -162,7 +162,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
 
     // Honesty fields.
     common_gaps(p, &mut env, "bwrap");
-    let host_tmp = p.effective_binds().any(|b| b.path == "/tmp");
+    let host_tmp = p.binds_host_tmp();
     for g in p.grants.values() {
         match &g.cap {
             Capability::Env(e) if e.action != EnvAction::Set => env.launcher(

@@ -38,7 +38,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         .map(Cow::Borrowed),
     );
     // A grant of the host's /tmp replaces the private tmpfs (one mount per destination).
-    if !p.effective_binds().any(|b| b.path == "/tmp") {
+    if !p.binds_host_tmp() {
         let tmpfs = match p.limits.get("tmpfs") {
             Some(Limit::Tmpfs(b)) => format!("/tmp:rw,nosuid,nodev,mode=1777,size={b}"),
             _ => "/tmp:rw,nosuid,nodev,mode=1777".into(),
@@ -131,7 +131,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     );
     common_gaps(p, &mut env, "docker");
     for g in p.grants.values() {
-        if matches!(g.cap, Capability::Limit(Limit::Tmpfs(_))) && p.effective_binds().any(|b| b.path == "/tmp") {
+        if matches!(g.cap, Capability::Limit(Limit::Tmpfs(_))) && p.binds_host_tmp() {
             env.unenforced(
                 &g.canonical,
                 "/tmp is the host's directory (an fs grant), not a tmpfs; its size is the host filesystem's",

@@ -205,7 +205,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
         ),
     ];
     // A grant of the host's /tmp replaces the private tmpfs.
-    if !p.effective_binds().any(|b| b.path == "/tmp") {
+    if !p.binds_host_tmp() {
         let mut m = special("/tmp", "tmpfs", &["nosuid", "nodev", "mode=1777"]);
         if let Some(Limit::Tmpfs(b)) = p.limits.get("tmpfs") {
             m.options.push(format!("size={b}"));
@@ -229,7 +229,7 @@ pub(super) fn lower(p: &Policy) -> Result<Lowered, Diagnostic> {
     // Honesty fields.
     common_gaps(p, &mut env, "oci");
     if let Some(l @ Limit::Tmpfs(_)) = p.limits.get("tmpfs") {
-        if p.effective_binds().any(|b| b.path == "/tmp") {
+        if p.binds_host_tmp() {
             env.unenforced(
                 &l.to_string(),
                 "a grant binds the host's /tmp, so there is no private tmpfs to size",
