@@ -8,7 +8,7 @@ mod codes;
 mod render;
 
 pub use codes::{Code, ALL_CODES};
-pub use render::{is_format_char, line_col, render_human, render_json, snippet};
+pub use render::{is_format_char, line_col, line_prefix, render_human, render_json, snippet};
 
 /// A half-open byte range `[start, end)` into the manifest text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -2,17 +2,22 @@
 //! line and carets) and JSON lines for machines (Bazel, Nix, CI).
 
 use super::{Diagnostic, Span};
-use crate::json::{escape_str, Json};
+use crate::json::Json;
 use std::collections::BTreeMap;
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let offset = floor_char_boundary(source, offset.min(source.len()));
-    let before = &source[..offset];
+    let (line, before) = line_prefix(source, offset);
+    (line, before.chars().count() + 1)
+}
+
+/// The 1-based line of a byte offset and the text of that line before it
+/// (an offset inside a character counts from the character's start).
+pub fn line_prefix(source: &str, offset: usize) -> (usize, &str) {
+    let before = &source[..floor_char_boundary(source, offset.min(source.len()))];
     let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = source[line_start..offset].chars().count() + 1;
-    (line, col)
+    (line, &before[line_start..])
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -121,7 +126,6 @@ pub fn render_json(d: &Diagnostic, source: &str, file_name: &str) -> String {
             o.insert("span".to_string(), Json::Null);
         }
     }
-    let _ = escape_str;
     Json::Object(o).to_compact()
 }
 

@@ -35,15 +35,8 @@ pub struct Region {
 
 /// Line and UTF-16 column (both 1-based) of a byte offset.
 fn position(source: &str, offset: usize) -> (usize, usize) {
-    let mut off = offset.min(source.len());
-    while off > 0 && !source.is_char_boundary(off) {
-        off -= 1;
-    }
-    let before = &source[..off];
-    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = source[line_start..off].encode_utf16().count() + 1;
-    (line, col)
+    let (line, before) = crate::diag::line_prefix(source, offset);
+    (line, before.encode_utf16().count() + 1)
 }
 
 /// The region of a byte span. An empty span covers one character.
