@@ -94,29 +94,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Param values from a JSON object file.
 pub fn read_params_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let bytes = fs::read(path).map_err(|e| format!("cannot read params file {}: {e}", path.display()))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| format!("params file {} is not UTF-8", path.display()))?;
-    let v = capgate::json::parse(text)
-        .map_err(|d| format!("params file {} is not valid JSON: {}", path.display(), d[0].message))?;
+    parse_params(&bytes, &path.display().to_string())
+}
+
+/// Param values from the bytes of a params file (`what` names it in errors).
+pub fn parse_params(bytes: &[u8], what: &str) -> Result<BTreeMap<String, String>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| format!("params file {what} is not UTF-8"))?;
+    let v =
+        capgate::json::parse(text).map_err(|d| format!("params file {what} is not valid JSON: {}", d[0].message))?;
     let capgate::json::Kind::Object(members) = &v.kind else {
-        return Err(format!(
-            "params file {} must hold a JSON object of strings",
-            path.display()
-        ));
+        return Err(format!("params file {what} must hold a JSON object of strings"));
     };
     let mut out = BTreeMap::new();
     for (k, val) in members {
-        match val.as_str() {
-            Some(s) => {
-                out.insert(k.text.clone(), s.to_string());
-            }
-            None => {
-                return Err(format!(
-                    "params file {}: the value of `{}` must be a string",
-                    path.display(),
-                    k.text
-                ))
-            }
-        }
+        let s = val
+            .as_str()
+            .ok_or_else(|| format!("params file {what}: the value of `{}` must be a string", k.text))?;
+        out.insert(k.text.clone(), s.to_string());
     }
     Ok(out)
 }
@@ -132,22 +126,33 @@ pub fn params_beside(manifest: &Path) -> Result<BTreeMap<String, String>, String
     }
 }
 
-/// Build library options from the common flags; `base` holds params that
-/// the flags override (a `capgate.params.json` in --store mode).
-pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
-    let mut params = base;
-    if let Some(f) = &c.params_file {
-        params.extend(read_params_file(f)?);
+/// `base`, then the `--params-file` object, then each `--param NAME=VALUE`
+/// (later ones win).
+pub fn flag_params(
+    base: BTreeMap<String, String>,
+    params_file: Option<&Path>,
+    params: &[String],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = base;
+    if let Some(f) = params_file {
+        out.extend(read_params_file(f)?);
     }
-    for p in &c.params {
+    for p in params {
         let Some((k, v)) = p.split_once('=') else {
             return Err(format!("--param `{p}` is not NAME=VALUE"));
         };
         if k.is_empty() {
             return Err(format!("--param `{p}` has an empty name"));
         }
-        params.insert(k.to_string(), v.to_string());
+        out.insert(k.to_string(), v.to_string());
     }
+    Ok(out)
+}
+
+/// Build library options from the common flags; `base` holds params that
+/// the flags override (a `capgate.params.json` in --store mode).
+pub fn options(c: &CommonArgs, base: BTreeMap<String, String>) -> Result<Options, String> {
+    let params = flag_params(base, c.params_file.as_deref(), &c.params)?;
     let targets = c
         .targets
         .iter()

@@ -3,7 +3,6 @@
 //! the delta and apply `--fail-on`.
 
 use crate::args::{DiffArgs, DiffFailOn, DiffFormat, Format};
-use crate::commands::read_params_file;
 use crate::report;
 use capgate::diff::{self, OutDir};
 use capgate::policy::Policy;
@@ -83,20 +82,7 @@ pub fn run(a: DiffArgs) -> u8 {
 
 /// `--params-file` then `--param`, for both sides.
 fn flag_params(a: &DiffArgs) -> Result<BTreeMap<String, String>, String> {
-    let mut params = match &a.params_file {
-        Some(f) => read_params_file(f)?,
-        None => BTreeMap::new(),
-    };
-    for p in &a.params {
-        let Some((k, v)) = p.split_once('=') else {
-            return Err(format!("--param `{p}` is not NAME=VALUE"));
-        };
-        if k.is_empty() {
-            return Err(format!("--param `{p}` has an empty name"));
-        }
-        params.insert(k.to_string(), v.to_string());
-    }
-    Ok(params)
+    crate::commands::flag_params(BTreeMap::new(), a.params_file.as_deref(), &a.params)
 }
 
 fn read_side(
@@ -148,30 +134,12 @@ fn read_side(
         }
         Err(e) => return Err(Failure::Io(e)),
     };
-    let beside = path.parent().unwrap_or(Path::new(".")).join("capgate.params.json");
-    let base = if beside.is_file() {
-        read_params_file(&beside).map_err(Failure::Io)?
-    } else {
-        BTreeMap::new()
-    };
+    let base = crate::commands::params_beside(path).map_err(Failure::Io)?;
     manifest_side(&source, spec, base, flags, used, fmt)
 }
 
 fn params_from_bytes(bytes: &[u8], what: &str) -> Result<BTreeMap<String, String>, Failure> {
-    let bad = |why: &str| Failure::Io(format!("params file {what} {why}"));
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("is not UTF-8"))?;
-    let v = capgate::json::parse(text).map_err(|d| bad(&format!("is not valid JSON: {}", d[0].message)))?;
-    let capgate::json::Kind::Object(members) = &v.kind else {
-        return Err(bad("must hold a JSON object of strings"));
-    };
-    let mut out = BTreeMap::new();
-    for (k, val) in members {
-        let s = val
-            .as_str()
-            .ok_or_else(|| bad(&format!("has a non-string value for `{}`", k.text)))?;
-        out.insert(k.text.clone(), s.to_string());
-    }
-    Ok(out)
+    crate::commands::parse_params(bytes, what).map_err(Failure::Io)
 }
 
 /// Compile a manifest in memory: the beside-file params, then the flag
